@@ -1,0 +1,75 @@
+// Port selection for auto-assign (design.md "Semantics").
+//
+// Order: (1) the key's sticky port, if still free and in the pool; (2) the
+// first free port of the pool; (3) ports frozen for other keys, oldest
+// release first; else pool_exhausted. "Free" means: not allocated, not
+// reserved, not in the kernel's ephemeral range, not a browser bad port,
+// not frozen for another key, and the OS probe finds nothing bound.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+
+#include "alloc/port_probe.hpp"
+#include "alloc/port_set.hpp"
+#include "config/config.hpp"
+
+namespace portd {
+
+class Allocator {
+ public:
+  /// `ephemeral`: the kernel's range (kernel_ephemeral_range()), excluded
+  /// from auto-assign. `probe` must outlive the allocator.
+  Allocator(const Config& config, PortProbe& probe, std::optional<PortRange> ephemeral);
+
+  /// Applies a new config (pools, reserved, freeze period).
+  void reconfigure(const Config& config);
+
+  // In-memory state, mirrored from the store by the registry.
+  void mark_allocated(Port p) noexcept { allocated_.insert(p); }
+  void mark_free(Port p) noexcept { allocated_.erase(p); }
+  bool is_allocated(Port p) const noexcept { return allocated_.contains(p); }
+  /// Records that `key` released `p` at `released_at` (UTC seconds).
+  void freeze(Port p, const AllocationKey& key, std::int64_t released_at);
+  void unfreeze(Port p) noexcept;
+  /// Drops every allocated/frozen mark (before a rebuild from the store).
+  void reset() noexcept;
+
+  /// True for ports auto-assign must skip whatever their state: reserved,
+  /// ephemeral, browser bad ports.
+  bool is_excluded(Port p) const noexcept { return excluded_.contains(p); }
+  /// True when `p` is frozen for a key other than `key` at time `now`.
+  bool is_frozen_for_other(Port p, const AllocationKey& key, std::int64_t now) const;
+
+  /// Picks a port for `key` from `pool`, probing the OS for each candidate.
+  /// `sticky`: the key's remembered port, if any. Returns std::nullopt when
+  /// the pool is exhausted. Does not mark the port allocated.
+  std::optional<Port> choose(const PoolConfig& pool, const AllocationKey& key,
+                             std::optional<Port> sticky, std::int64_t now);
+
+  /// Allocated ports in `range` (for stats).
+  std::uint32_t allocated_in(const PortRange& range) const noexcept {
+    return allocated_.count(range.first, range.last);
+  }
+  /// Ports of `range` auto-assign could ever use (not excluded).
+  std::uint32_t usable_in(const PortRange& range) const noexcept;
+
+  PortProbe& probe() noexcept { return *probe_; }
+
+ private:
+  struct Frozen {
+    AllocationKey key;
+    std::int64_t released_at = 0;
+  };
+  void rebuild_excluded();
+
+  Config config_;
+  PortProbe* probe_;
+  std::optional<PortRange> ephemeral_;
+  PortSet allocated_;
+  PortSet excluded_;
+  std::map<Port, Frozen> frozen_;
+};
+
+}  // namespace portd

@@ -1,0 +1,176 @@
+// MessagePack encoding of portd requests and responses (portd-protocol(7)).
+//
+// A request is a map {"v": 1, "id": <uint>, "op": "<name>", ...fields};
+// a response is {"id": <same>, "ok": true, ...result} or
+// {"id": <same>, "ok": false, "error": {"code", "message", ...details}}.
+// Unknown fields are ignored. msgpack types stay out of the client library's
+// public headers; this header is internal to portd.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <msgpack.hpp>
+
+#include "model/allocation.hpp"
+#include "model/error.hpp"
+
+namespace portd::proto {
+
+/// Protocol version this build speaks ("v" in requests).
+inline constexpr std::uint32_t kProtocolVersion = 1;
+
+/// Every op, in sorted order (the daemon's dispatch table relies on it).
+enum class Op : std::uint8_t {
+  allocate,
+  check,
+  export_,
+  gc,
+  health,
+  hello,
+  import,
+  list,
+  release,
+  stats,
+  watch,
+};
+
+/// Wire name of an op ("export" for Op::export_).
+std::string_view to_string(Op op) noexcept;
+/// Parses a wire op name; std::nullopt if unknown.
+std::optional<Op> parse_op(std::string_view name) noexcept;
+/// True for ops that write the store (they go through group commit).
+bool is_mutation(Op op) noexcept;
+
+/// A decoded request. Which fields are meaningful depends on `op`:
+/// allocate: key, port (0 = auto), pool, description, worktree, pid,
+///   ttl_seconds, replace, force; check: port; list/release: filter
+///   (release also by filter.id, sent as "allocation_id"); gc: dry_run;
+///   import: records, replace.
+struct Request {
+  std::uint64_t id = 0;
+  std::uint32_t version = kProtocolVersion;
+  Op op = Op::health;
+
+  AllocationKey key;
+  Port port = 0;
+  std::string pool;
+  std::string description;
+  std::string worktree;
+  std::uint32_t pid = 0;
+  std::int64_t ttl_seconds = 0;  ///< lease length; 0 = no lease
+  bool replace = false;  ///< allocate: move an existing key to `port`; import: overwrite
+  bool force = false;  ///< allocate: register an explicit port the OS has bound
+  Filter filter;
+  bool dry_run = false;
+  std::vector<Allocation> records;
+};
+
+/// Error from decoding a request. `request_id` is the request's id when it
+/// could be read (0 otherwise). `fatal` is true when the bytes were not one
+/// valid MessagePack map: the connection must be closed after the reply.
+class DecodeError : public Error {
+ public:
+  DecodeError(ErrorCode code, const std::string& message, std::uint64_t request_id, bool fatal)
+      : Error(code, message), request_id_(request_id), fatal_(fatal) {}
+  std::uint64_t request_id() const noexcept { return request_id_; }
+  bool fatal() const noexcept { return fatal_; }
+
+ private:
+  std::uint64_t request_id_;
+  bool fatal_;
+};
+
+/// Decodes one request payload (without its length prefix). Unpack limits
+/// (array/map/str sizes, depth) never exceed the payload size, so a small
+/// payload cannot make msgpack allocate much (platform-notes §4).
+/// Validates names, ports and filters. Throws DecodeError.
+Request decode_request(std::string_view payload);
+
+/// Appends one framed request to `out` (used by the client and tests).
+void encode_request(std::string& out, const Request& request);
+
+/// The packer type every encoder here writes with.
+class FrameSink;
+using Packer = msgpack::packer<FrameSink>;
+
+/// Appends to a std::string; msgpack's packer writes through it.
+class FrameSink {
+ public:
+  explicit FrameSink(std::string& out) : out_(&out) {}
+  void write(const char* data, std::size_t n) { out_->append(data, n); }
+
+ private:
+  std::string* out_;
+};
+
+/// Builds one frame at the end of `out`: reserves the length prefix on
+/// construction; finish() fills it in.
+class FrameWriter {
+ public:
+  explicit FrameWriter(std::string& out);
+  Packer& packer() noexcept { return packer_; }
+  /// Completes the frame; call exactly once.
+  void finish();
+
+ private:
+  std::string* out_;
+  std::size_t start_;
+  FrameSink sink_;
+  Packer packer_;
+};
+
+/// Packs a string-keyed field name.
+inline void pack_key(Packer& pk, std::string_view key) { pk.pack_str(static_cast<uint32_t>(key.size())).pack_str_body(key.data(), static_cast<uint32_t>(key.size())); }
+/// Packs a string value.
+inline void pack_string(Packer& pk, std::string_view s) { pack_key(pk, s); }
+
+/// Packs an allocation as a map with every field of the data model
+/// (created_at/expires_at as RFC 3339 strings; expires_at omitted when 0).
+void pack_allocation(Packer& pk, const Allocation& a);
+
+/// Appends a success response: a map with "id", "ok": true and
+/// `extra_fields` more key/value pairs that `body(pk)` packs.
+template <class Body>
+void encode_ok(std::string& out, std::uint64_t id, std::uint32_t extra_fields, Body&& body) {
+  FrameWriter w(out);
+  Packer& pk = w.packer();
+  pk.pack_map(2 + extra_fields);
+  pack_key(pk, "id");
+  pk.pack_uint64(id);
+  pack_key(pk, "ok");
+  pk.pack_true();
+  body(pk);
+  w.finish();
+}
+
+/// Appends an error response for `error` (with its holder/owner details).
+void encode_error(std::string& out, std::uint64_t id, const Error& error);
+
+/// A decoded response. `body` points into `handle` and is the whole map.
+struct Response {
+  std::uint64_t id = 0;
+  bool ok = false;
+  std::optional<Error> error;  ///< set when !ok
+  msgpack::object_handle handle;
+  const msgpack::object* body = nullptr;
+
+  /// The value of `key` in the response map, or nullptr.
+  const msgpack::object* find(std::string_view key) const noexcept;
+};
+
+/// Decodes one response payload (without prefix). Throws
+/// Error(invalid_request) when it is not a response map.
+Response decode_response(std::string_view payload);
+
+/// Reads an allocation map (as packed by pack_allocation). Throws
+/// Error(invalid_request) naming the bad field.
+Allocation unpack_allocation(const msgpack::object& o);
+
+/// Looks up `key` in a msgpack map; nullptr when absent or `o` is no map.
+const msgpack::object* map_find(const msgpack::object& o, std::string_view key) noexcept;
+
+}  // namespace portd::proto

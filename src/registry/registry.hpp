@@ -1,0 +1,169 @@
+// The port registry: every operation of the protocol on top of the store and
+// the allocator, with the semantics of design.md ("Semantics").
+//
+// Operations run inside a Batch (one LMDB transaction). The daemon puts all
+// requests decoded in one loop iteration into one batch and commits once
+// (group commit); replies are sent only after commit() returns, so an
+// acknowledged allocation is on disk. A batch of only reads uses a read txn.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "alloc/allocator.hpp"
+#include "config/config.hpp"
+#include "model/allocation.hpp"
+#include "model/error.hpp"
+#include "store/store.hpp"
+
+namespace portd {
+
+/// Arguments of allocate (see portd-protocol(7) "allocate").
+struct AllocateRequest {
+  AllocationKey key;
+  Port port = 0;  ///< 0 = auto-assign
+  std::string pool;  ///< empty = the service's pool from the config
+  std::string description;
+  std::string worktree;
+  std::uint32_t pid = 0;
+  std::int64_t ttl_seconds = 0;  ///< lease; 0 = none
+  bool replace = false;  ///< move an existing key to the explicit `port`
+  bool force = false;  ///< register an explicit port that the OS has bound
+  std::string allocated_by;  ///< "user@host", filled in by the daemon
+};
+
+struct AllocateResult {
+  Allocation allocation;
+  bool created = false;  ///< false when the key already had an allocation
+};
+
+/// What `check` reports about one port.
+struct CheckResult {
+  Port port = 0;
+  std::optional<Allocation> holder;  ///< the allocation holding it
+  bool reserved = false;  ///< in a reserved range of the config
+  bool in_use = false;  ///< the OS has something bound to it
+  std::optional<PortOwner> owner;  ///< who, when the OS could tell
+  /// Free to take: neither allocated nor bound.
+  bool available() const noexcept { return !holder && !in_use; }
+};
+
+/// Use of one pool (`stats`).
+struct PoolStats {
+  std::string name;
+  PortRange range;
+  std::uint32_t size = 0;  ///< ports auto-assign can use
+  std::uint32_t allocated = 0;
+  std::uint32_t free = 0;
+  double percent = 0;  ///< allocated / size * 100
+};
+
+/// One allocation `gc` removed (or would remove) and why.
+struct GcEntry {
+  Allocation allocation;
+  std::string reason;  ///< "worktree_missing", "process_dead", "lease_expired"
+};
+
+/// A change that watchers hear about after its batch commits.
+struct Event {
+  enum class Kind : std::uint8_t { allocated, released };
+  Kind kind;
+  Allocation allocation;
+};
+
+/// Hooks gc uses to judge liveness; replaceable in tests.
+struct LivenessProbe {
+  std::function<bool(std::uint32_t pid)> process_alive;
+  std::function<bool(const std::string& path)> directory_exists;
+};
+/// Liveness from the OS: kill(pid, 0) and stat().
+LivenessProbe os_liveness();
+
+class Registry;
+
+/// One transaction's worth of operations. Created by Registry::begin().
+class Batch {
+ public:
+  Batch(Batch&&) noexcept = default;
+  bool writable() const noexcept { return txn_.writable(); }
+  /// Changes made so far (published by the daemon after commit).
+  const std::vector<Event>& events() const noexcept { return events_; }
+
+ private:
+  friend class Registry;
+  explicit Batch(store::Txn txn) : txn_(std::move(txn)) {}
+  store::Txn txn_;
+  std::vector<Event> events_;
+};
+
+class Registry {
+ public:
+  /// Loads the in-memory port state from `store`. `store` and `probe` must
+  /// outlive the registry.
+  Registry(store::Store& store, Config config, PortProbe& probe,
+           std::optional<PortRange> ephemeral);
+
+  /// Applies a new config (pools, reserved ports, freeze period).
+  void reconfigure(Config config);
+  const Config& config() const noexcept { return config_; }
+
+  /// Starts a batch: writable for mutations, else read-only.
+  Batch begin(bool writable);
+  /// Commits a writable batch (no-op for read-only ones). On any failure the
+  /// in-memory state is rebuilt from the store and the error rethrown:
+  /// Error(store_full) (the caller may grow the store and redo the batch)
+  /// or store::StoreFatal.
+  void commit(Batch& batch);
+  /// Abandons a batch and rebuilds the in-memory state from the store.
+  void abort(Batch& batch);
+
+  /// Idempotent on the key: an existing allocation is returned with
+  /// created=false. Throws Error with: key_exists (explicit port differs and
+  /// !replace; holder = existing), port_taken (explicit port held by another
+  /// key; holder), port_in_use (explicit port bound in the OS and !force;
+  /// owner), pool_exhausted, invalid_request (unknown pool, bad names),
+  /// store_full.
+  AllocateResult allocate(Batch& batch, const AllocateRequest& request, std::int64_t now);
+
+  /// Releases by id (filter.id; not_found when absent) or by the other
+  /// filter fields (at least one required: invalid_request otherwise; an
+  /// empty match releases nothing). Returns the released allocations.
+  std::vector<Allocation> release(Batch& batch, const Filter& filter, std::int64_t now);
+
+  /// Allocations matching `filter` (all when empty), by id.
+  std::vector<Allocation> list(Batch& batch, const Filter& filter);
+
+  /// Registry and OS view of one port.
+  CheckResult check(Batch& batch, Port port);
+
+  /// Use of every pool.
+  std::vector<PoolStats> stats(Batch& batch);
+
+  /// Finds allocations whose worktree is gone, whose pid is dead, or whose
+  /// lease expired at `now`; removes them unless `dry_run`.
+  std::vector<GcEntry> gc(Batch& batch, bool dry_run, std::int64_t now,
+                          const LivenessProbe& liveness);
+
+  /// Adds exported records (new ids; created_at kept). All or nothing:
+  /// a conflicting port or key throws port_taken / key_exists unless
+  /// `replace`, which releases the conflicting allocations first.
+  /// Returns the number imported.
+  std::size_t import(Batch& batch, const std::vector<Allocation>& records, bool replace,
+                     std::int64_t now);
+
+  std::size_t count(Batch& batch);
+
+ private:
+  void load();
+  Allocation take(Batch& batch, const AllocateRequest& request, Port port, std::int64_t now);
+  void remove(Batch& batch, const Allocation& a, std::int64_t now);
+
+  store::Store* store_;
+  Config config_;
+  Allocator allocator_;
+};
+
+}  // namespace portd
