@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
+#include <utility>
 
 #include "alloc/port_probe.hpp"
 #include "alloc/port_set.hpp"
@@ -30,7 +32,9 @@ class Allocator {
   void mark_allocated(Port p) noexcept { allocated_.insert(p); }
   void mark_free(Port p) noexcept { allocated_.erase(p); }
   bool is_allocated(Port p) const noexcept { return allocated_.contains(p); }
-  /// Records that `key` released `p` at `released_at` (UTC seconds).
+  /// Records that `key` released `p` at `released_at` (UTC seconds): until
+  /// released_at + freeze_seconds only `key` gets `p` by auto-assign (others
+  /// only when their pool has nothing else). Replaces an earlier freeze of `p`.
   void freeze(Port p, const AllocationKey& key, std::int64_t released_at);
   void unfreeze(Port p) noexcept;
   /// Drops every allocated/frozen mark (before a rebuild from the store).
@@ -43,8 +47,11 @@ class Allocator {
   bool is_frozen_for_other(Port p, const AllocationKey& key, std::int64_t now) const;
 
   /// Picks a port for `key` from `pool`, probing the OS for each candidate.
-  /// `sticky`: the key's remembered port, if any. Returns std::nullopt when
-  /// the pool is exhausted. Does not mark the port allocated.
+  /// `sticky`: the key's remembered port, if any. `now`: UTC seconds; freezes
+  /// that ended by then are dropped. Only candidates that pass the in-memory
+  /// checks are probed; one the probe reports in use is skipped. Returns
+  /// std::nullopt when the pool is exhausted. Does not mark the port
+  /// allocated. Throws what the probe throws (portd::Error(internal)).
   std::optional<Port> choose(const PoolConfig& pool, const AllocationKey& key,
                              std::optional<Port> sticky, std::int64_t now);
 
@@ -63,6 +70,12 @@ class Allocator {
     std::int64_t released_at = 0;
   };
   void rebuild_excluded();
+  /// Drops freezes that ended at or before `now` (oldest first, so the cost
+  /// is the number of freezes dropped).
+  void expire_freezes(std::int64_t now);
+  /// The in-memory part of "free for `key`": not allocated, not excluded,
+  /// not frozen for another key.
+  bool passes_memory_checks(Port p, const AllocationKey& key, std::int64_t now) const;
 
   Config config_;
   PortProbe* probe_;
@@ -70,6 +83,13 @@ class Allocator {
   PortSet allocated_;
   PortSet excluded_;
   std::map<Port, Frozen> frozen_;
+  /// The ports of frozen_, for word-at-a-time scans that skip them.
+  PortSet frozen_set_;
+  /// (released_at, port) for every entry of frozen_: expiry and the
+  /// oldest-first fallback walk this in order.
+  std::set<std::pair<std::int64_t, Port>> frozen_by_time_;
+  /// The frozen ports of each key, which stay free for that key.
+  std::map<AllocationKey, std::set<Port>> frozen_by_key_;
 };
 
 }  // namespace portd

@@ -1,5 +1,7 @@
 // portd.toml: pools, reserved ports and limits (portd.toml(5)).
 // No config file is a valid setup: one pool "default" = 3000-9999.
+// The file format, key by key with ranges, is described at the top of
+// config.cpp.
 #pragma once
 
 #include <cstdint>

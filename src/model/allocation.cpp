@@ -3,8 +3,9 @@
 namespace portd {
 
 bool Filter::matches(const Allocation& a) const noexcept {
-  return (!id || *id == a.id) && (!app || *app == a.app) && (!instance || *instance == a.instance) &&
-         (!service || *service == a.service) && (!port || *port == a.port);
+  return (!id || *id == a.id) && (!app || *app == a.app) &&
+         (!instance || *instance == a.instance) && (!service || *service == a.service) &&
+         (!port || *port == a.port);
 }
 
 std::string to_string(const AllocationKey& key) {

@@ -33,8 +33,8 @@ struct Allocation {
   Port port = 0;
   std::string pool;
   std::string description;
-  std::string worktree;  ///< absolute path of the worktree, or empty
-  std::uint32_t pid = 0;  ///< owner process, 0 when none
+  std::string worktree;      ///< absolute path of the worktree, or empty
+  std::uint32_t pid = 0;     ///< owner process, 0 when none
   std::string allocated_by;  ///< "user@host"
   std::int64_t created_at = 0;
   std::int64_t expires_at = 0;
@@ -45,11 +45,11 @@ struct Allocation {
 
 /// Selects allocations; unset fields match anything. Fields are AND-ed.
 struct Filter {
-  std::optional<std::uint64_t> id;
-  std::optional<std::string> app;
-  std::optional<std::string> instance;
-  std::optional<std::string> service;
-  std::optional<Port> port;
+  std::optional<std::uint64_t> id{};
+  std::optional<std::string> app{};
+  std::optional<std::string> instance{};
+  std::optional<std::string> service{};
+  std::optional<Port> port{};
 
   /// True when no field is set (release refuses such a filter).
   bool empty() const noexcept { return !id && !app && !instance && !service && !port; }

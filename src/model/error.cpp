@@ -6,13 +6,12 @@ namespace portd {
 namespace {
 
 // Indexed by ErrorCode; keep in the enum's order.
-constexpr std::array<std::string_view, 13> kNames = {
-    "invalid_request", "unsupported_version", "unknown_op",        "port_taken",
-    "port_in_use",     "port_reserved",       "key_exists",        "not_found",
-    "pool_exhausted",  "frame_too_large",     "permission_denied", "store_full",
-    "internal",
+constexpr std::array<std::string_view, 14> kNames = {
+    "invalid_request",   "unsupported_version", "unknown_op", "port_taken",     "port_in_use",
+    "port_reserved",     "key_exists",          "not_found",  "pool_exhausted", "frame_too_large",
+    "permission_denied", "store_full",          "internal",   "busy",
 };
-static_assert(kNames.size() == static_cast<std::size_t>(ErrorCode::internal) + 1);
+static_assert(kNames.size() == static_cast<std::size_t>(ErrorCode::busy) + 1);
 
 }  // namespace
 

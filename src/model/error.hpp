@@ -30,6 +30,7 @@ enum class ErrorCode : std::uint8_t {
   permission_denied,
   store_full,
   internal,
+  busy,  ///< the daemon is at its connection limit; retry later
 };
 
 /// The wire spelling of `code`, e.g. "port_taken".

@@ -27,9 +27,8 @@ void validate_name(std::string_view field, std::string_view value) {
 
 void validate_text(std::string_view field, std::string_view value) {
   if (value.size() > kMaxTextLength) {
-    throw Error(ErrorCode::invalid_request,
-                fmt::format("{} is too long: {} bytes (at most {})", field, value.size(),
-                            kMaxTextLength));
+    throw Error(ErrorCode::invalid_request, fmt::format("{} is too long: {} bytes (at most {})",
+                                                        field, value.size(), kMaxTextLength));
   }
   if (value.find('\0') != std::string_view::npos) {
     throw Error(ErrorCode::invalid_request, fmt::format("{} contains a NUL byte", field));

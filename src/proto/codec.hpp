@@ -62,8 +62,8 @@ struct Request {
   std::string worktree;
   std::uint32_t pid = 0;
   std::int64_t ttl_seconds = 0;  ///< lease length; 0 = no lease
-  bool replace = false;  ///< allocate: move an existing key to `port`; import: overwrite
-  bool force = false;  ///< allocate: register an explicit port the OS has bound
+  bool replace = false;          ///< allocate: move an existing key to `port`; import: overwrite
+  bool force = false;            ///< allocate: register an explicit port the OS has bound
   Filter filter;
   bool dry_run = false;
   std::vector<Allocation> records;
@@ -88,9 +88,19 @@ class DecodeError : public Error {
 /// (array/map/str sizes, depth) never exceed the payload size, so a small
 /// payload cannot make msgpack allocate much (platform-notes §4).
 /// Validates names, ports and filters. Throws DecodeError.
+///
+/// Fatal (DecodeError::fatal()) when the payload is not exactly one map:
+/// truncated or invalid MessagePack, trailing bytes, ext values, nesting
+/// deeper than 4 levels, more than 64 map entries or 100,000 array elements.
+/// Not fatal, with the request's id: a bad field type, a failed validation,
+/// `unknown_op`, `unsupported_version` ("v" above kProtocolVersion).
+/// Unknown keys, non-string keys and fields the op does not use are ignored;
+/// of duplicate keys the last wins. "ttl" is limited to 100 years.
 Request decode_request(std::string_view payload);
 
-/// Appends one framed request to `out` (used by the client and tests).
+/// Appends one framed request to `out` (used by the client and tests). Packs
+/// "v" (request.version), "id", "op" and only the fields meaningful for the
+/// op; optional ones only when set (allocate's port when non-zero, ...).
 void encode_request(std::string& out, const Request& request);
 
 /// The packer type every encoder here writes with.
@@ -124,9 +134,14 @@ class FrameWriter {
 };
 
 /// Packs a string-keyed field name.
-inline void pack_key(Packer& pk, std::string_view key) { pk.pack_str(static_cast<uint32_t>(key.size())).pack_str_body(key.data(), static_cast<uint32_t>(key.size())); }
+inline void pack_key(Packer& pk, std::string_view key) {
+  pk.pack_str(static_cast<uint32_t>(key.size()))
+      .pack_str_body(key.data(), static_cast<uint32_t>(key.size()));
+}
 /// Packs a string value.
-inline void pack_string(Packer& pk, std::string_view s) { pack_key(pk, s); }
+inline void pack_string(Packer& pk, std::string_view s) {
+  pack_key(pk, s);
+}
 
 /// Packs an allocation as a map with every field of the data model
 /// (created_at/expires_at as RFC 3339 strings; expires_at omitted when 0).

@@ -24,15 +24,15 @@ namespace portd {
 /// Arguments of allocate (see portd-protocol(7) "allocate").
 struct AllocateRequest {
   AllocationKey key;
-  Port port = 0;  ///< 0 = auto-assign
+  Port port = 0;     ///< 0 = auto-assign
   std::string pool;  ///< empty = the service's pool from the config
   std::string description;
   std::string worktree;
   std::uint32_t pid = 0;
   std::int64_t ttl_seconds = 0;  ///< lease; 0 = none
-  bool replace = false;  ///< move an existing key to the explicit `port`
-  bool force = false;  ///< register an explicit port that the OS has bound
-  std::string allocated_by;  ///< "user@host", filled in by the daemon
+  bool replace = false;          ///< move an existing key to the explicit `port`
+  bool force = false;            ///< register an explicit port that the OS has bound
+  std::string allocated_by;      ///< "user@host", filled in by the daemon
 };
 
 struct AllocateResult {
@@ -44,9 +44,9 @@ struct AllocateResult {
 struct CheckResult {
   Port port = 0;
   std::optional<Allocation> holder;  ///< the allocation holding it
-  bool reserved = false;  ///< in a reserved range of the config
-  bool in_use = false;  ///< the OS has something bound to it
-  std::optional<PortOwner> owner;  ///< who, when the OS could tell
+  bool reserved = false;             ///< in a reserved range of the config
+  bool in_use = false;               ///< the OS has something bound to it
+  std::optional<PortOwner> owner;    ///< who, when the OS could tell
   /// Free to take: neither allocated nor bound.
   bool available() const noexcept { return !holder && !in_use; }
 };

@@ -29,8 +29,8 @@ namespace portd::store {
 inline constexpr std::uint32_t kSchemaVersion = 1;
 
 struct StoreOptions {
-  std::filesystem::path dir;  ///< state directory; created 0700 if missing
-  std::size_t map_size = 64u << 20;  ///< initial LMDB map size, bytes
+  std::filesystem::path dir;                        ///< state directory; created 0700 if missing
+  std::size_t map_size = 64u << 20;                 ///< initial LMDB map size, bytes
   std::size_t max_map_size = std::size_t{4} << 30;  ///< growth cap, bytes
 };
 
@@ -44,13 +44,15 @@ struct StickyPort {
 struct FrozenPort {
   Port port = 0;
   std::int64_t released_at = 0;  ///< UTC seconds
-  AllocationKey key;  ///< the key that released it (it may take it back)
+  AllocationKey key;             ///< the key that released it (it may take it back)
 };
 
 class Txn;
 
 /// A read-only or read-write transaction. Move-only; aborts in its
-/// destructor unless committed.
+/// destructor unless committed. Must end before its Store is destroyed.
+/// Read txns may be used from any thread (MDB_NOTLS); a write txn belongs
+/// to the thread that began it.
 class Txn {
  public:
   Txn(Txn&&) noexcept;
@@ -78,7 +80,10 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
+  /// Starts a snapshot read. Throws per commit() on LMDB failure.
   Txn begin_read();
+  /// Starts the (single) write txn, waiting for one held by another thread
+  /// or process. Throws Error(internal) if this thread already holds one.
   Txn begin_write();
   /// Commits a write txn. Throws Error(store_full) on MDB_MAP_FULL (after
   /// which the caller may grow() and redo the batch), ENOSPC or EDQUOT; and
@@ -89,7 +94,9 @@ class Store {
   std::optional<Allocation> get(Txn& txn, std::uint64_t id);
   std::optional<std::uint64_t> id_by_port(Txn& txn, Port port);
   std::optional<std::uint64_t> id_by_key(Txn& txn, const AllocationKey& key);
-  /// Calls `fn` for every allocation in id order.
+  /// Calls `fn` for every allocation in id order. `fn` must not write to
+  /// the store. Reads throw Error(internal, "corrupt record ...") for a
+  /// record that does not decode.
   void for_each(Txn& txn, const std::function<void(const Allocation&)>& fn);
   std::optional<StickyPort> sticky(Txn& txn, const AllocationKey& key);
   std::vector<FrozenPort> frozen(Txn& txn);
@@ -98,19 +105,29 @@ class Store {
   std::size_t count(Txn& txn);
 
   // Writes (write txn). Each throws Error(store_full) on MDB_MAP_FULL.
+  // Any exception from a write aborts the whole txn (LMDB allows nothing
+  // else after a failed write): later calls on it throw Error(internal) and
+  // the batch must be redone in a new txn, e.g. after grow().
   /// Takes the next id and advances the counter.
   std::uint64_t take_id(Txn& txn);
   /// Inserts or overwrites `a` and its port/key index entries. If an older
   /// version of the same id exists, its stale index entries are removed.
+  /// An id at or above the counter (import) advances the counter past it.
+  /// Throws Error(internal) when a.port or a.key() is indexed to another
+  /// id: two live allocations never share a port or a key.
   void put(Txn& txn, const Allocation& a);
-  /// Removes `a` and its index entries, remembers its port as the key's
-  /// sticky port and freezes the port (both stamped `released_at`).
+  /// Removes allocation a.id and its index entries (as stored, even if `a`
+  /// is stale), remembers its port as the key's sticky port and freezes the
+  /// port (both stamped `released_at`, UTC seconds). Throws
+  /// Error(not_found) when a.id is not in the store.
   void erase(Txn& txn, const Allocation& a, std::int64_t released_at);
   /// Drops a freeze entry (when a port is taken again or its freeze ended).
   void unfreeze(Txn& txn, Port port);
 
   /// Doubles the map size (capped at max_map_size). Requires that no txn is
-  /// open. Throws Error(store_full) when already at the cap.
+  /// open (Error(internal) otherwise). Throws Error(store_full) when
+  /// already at the cap. The new size is recorded in the file at the next
+  /// commit, and a reopen keeps it even with a smaller options.map_size.
   void grow();
   std::size_t map_size() const noexcept;
 

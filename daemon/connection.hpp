@@ -1,0 +1,67 @@
+// One client connection: reads frames, holds responses in request order,
+// writes them with backpressure. Owned by libuv: it deletes itself in its
+// close callback and is never destroyed directly.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "proto/frame.hpp"
+
+namespace portd::daemon {
+
+class Server;
+
+class Connection {
+ public:
+  /// Accepts the next pending connection on `listener`. Returns nullptr
+  /// (after closing it) when the peer's uid is not ours: the peer gets a
+  /// permission_denied reply first.
+  static Connection* accept(Server& server, uv_stream_t* listener, std::uint64_t id);
+
+  std::uint64_t id() const noexcept { return id_; }
+  /// Responses are appended here during a batch and flushed after commit.
+  std::string& output() noexcept { return out_; }
+  /// Hands everything in output() to libuv; stops reading the peer while
+  /// more than `limit` bytes are pending (a client that does not read).
+  void flush();
+  /// Sends what is pending, then closes (after a fatal protocol error or EOF).
+  void close_after_flush();
+  /// Closes now; pending output is dropped.
+  void close();
+  bool closing() const noexcept { return closing_; }
+
+  /// The id of this connection's watch request, if it is watching.
+  std::optional<std::uint64_t> watch_id;
+  /// Requests of this connection in the current batch, not yet answered.
+  std::size_t queued = 0;
+  /// uv_now() of the last byte received (for the slow-client sweep).
+  std::uint64_t last_activity_ms = 0;
+  bool mid_frame() const noexcept { return decoder_.mid_frame(); }
+
+ private:
+  Connection(Server& server, std::uint64_t id, std::size_t max_frame);
+  static void on_alloc(uv_handle_t* h, std::size_t hint, uv_buf_t* buf);
+  static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void on_write(uv_write_t* req, int status);
+  static void on_close(uv_handle_t* h);
+  void read(ssize_t nread);
+  void start_reading();
+  void stop_reading();
+  void maybe_finish_close();
+
+  uv_pipe_t pipe_{};
+  Server* server_;
+  std::uint64_t id_;
+  proto::FrameDecoder decoder_;
+  std::string out_;
+  std::size_t in_flight_ = 0;  ///< bytes given to uv_write, not yet written
+  bool reading_ = false;
+  bool closing_ = false;
+  bool close_when_flushed_ = false;
+};
+
+}  // namespace portd::daemon

@@ -1,0 +1,125 @@
+// portd: the per-user port registry daemon. See portd(1).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+
+#include "activation.hpp"
+#include "alloc/port_probe.hpp"
+#include "alloc/port_rules.hpp"
+#include "config.h"
+#include "config/config.hpp"
+#include "log.hpp"
+#include "model/error.hpp"
+#include "paths/paths.hpp"
+#include "registry/registry.hpp"
+#include "server.hpp"
+#include "store/store.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace portd;
+
+// With fds 0-2 closed, the store's files could become fd 2 and a stray
+// write to stderr would land in the database (monero#6147): fill them first.
+void sanitise_std_fds() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) == -1) {
+      int null = ::open("/dev/null", O_RDWR);
+      if (null >= 0 && null != fd) {
+        ::dup2(null, fd);
+        ::close(null);
+      }
+    }
+  }
+}
+
+struct Options {
+  std::string socket;
+  std::string state_dir;
+  std::string config;
+  std::int64_t idle_exit = 0;
+  std::string log_level = "info";
+};
+
+int serve(const Options& opt) {
+  daemon::init_logging(opt.log_level);
+  fs::path config_path = opt.config.empty() ? default_config_path() : fs::path(opt.config);
+  Config config = load_config(config_path);
+  fs::path state_dir = opt.state_dir.empty() ? default_state_dir() : fs::path(opt.state_dir);
+  fs::path socket = opt.socket.empty() ? default_socket_path() : fs::path(opt.socket);
+
+  daemon::Listener listener = daemon::acquire_listener(socket);
+  try {
+    ensure_private_dir(state_dir);
+    daemon::lock_state_dir(state_dir, 3000);
+  } catch (...) {
+    if (!listener.activated) ::unlink(listener.path.c_str());
+    throw;
+  }
+  store::StoreOptions so;
+  so.dir = state_dir;
+  so.map_size = config.map_size;
+  so.max_map_size = config.max_map_size;
+  store::Store store(so);
+  OsPortProbe probe;
+  Registry registry(store, config, probe, kernel_ephemeral_range());
+  daemon::logger("store")->info("opened '{}'", state_dir.string());
+
+  daemon::ServerOptions server_options{std::move(config), config_path, opt.idle_exit};
+  daemon::Server server(store, registry, listener, std::move(server_options));
+  int status = server.run();
+  daemon::logger("server")->info("stopped");
+  return status;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sanitise_std_fds();
+  // libuv writes without MSG_NOSIGNAL; a client that leaves must not kill us.
+  std::signal(SIGPIPE, SIG_IGN);
+
+  CLI::App app{"portd - per-user port registry daemon (see portd(1))", "portd"};
+  Options opt;
+  app.add_option("--socket", opt.socket, "listen on this Unix socket path")
+      ->envname("PORTD_SOCKET");
+  app.add_option("--state-dir", opt.state_dir, "keep the database in this directory");
+  app.add_option("--config", opt.config, "read this portd.toml");
+  app.add_option("--idle-exit", opt.idle_exit,
+                 "exit after this many seconds with no client connected (0: never)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--log-level", opt.log_level, "trace, debug, info, warn, error, critical or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.set_version_flag("--version", std::string("portd ") + PORTD_VERSION);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+
+  try {
+    return serve(opt);
+  } catch (const daemon::AlreadyRunning& e) {
+    std::fprintf(stderr, "portd: %s\n", e.what());
+    return 1;
+  } catch (const store::StoreFatal& e) {
+    std::fprintf(stderr, "portd: %s\n", e.what());
+    return store::kExitStoreFatal;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "portd: %s\n", e.what());
+    return 1;
+  }
+}

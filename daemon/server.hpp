@@ -1,0 +1,95 @@
+// The portd server: the libuv loop around the registry. Requests decoded
+// in one loop iteration form one batch that runs in one LMDB transaction
+// and is committed once (group commit) before any of its replies is sent.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "activation.hpp"
+#include "config/config.hpp"
+#include "ops.hpp"
+#include "proto/codec.hpp"
+#include "registry/registry.hpp"
+#include "store/store.hpp"
+
+namespace portd::daemon {
+
+class Connection;
+
+struct ServerOptions {
+  Config config;
+  std::filesystem::path config_path;   ///< reread on SIGHUP
+  std::int64_t idle_exit_seconds = 0;  ///< 0 = never
+};
+
+class Server {
+ public:
+  /// Takes over `listener`. `store` and `registry` must outlive the server.
+  Server(store::Store& store, Registry& registry, Listener listener, ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// Serves until SIGTERM/SIGINT or idle exit. Returns the exit status.
+  int run();
+
+  // Called by connections.
+  uv_loop_t* loop() noexcept { return &loop_; }
+  const Config& config() const noexcept { return options_.config; }
+  /// Queues a decoded request (or the error decoding it) for this iteration's batch.
+  void enqueue(Connection& conn, proto::Request request);
+  void enqueue_error(Connection& conn, std::uint64_t request_id, const Error& error, bool fatal);
+  /// Called once a connection's close has started.
+  void forget(Connection& conn);
+
+ private:
+  struct Pending {
+    std::uint64_t conn_id;
+    std::optional<proto::Request> request;
+    std::optional<Error> error;  ///< decode error to report instead
+    std::uint64_t error_id = 0;
+    bool fatal = false;
+  };
+
+  static void on_connection(uv_stream_t* listener, int status);
+  static void on_check(uv_check_t* h);
+  static void on_signal(uv_signal_t* h, int signum);
+  static void on_idle_timer(uv_timer_t* t);
+  static void on_sweep_timer(uv_timer_t* t);
+
+  void accept_one();
+  void process_batch();
+  bool run_batch(std::vector<Pending>& batch, bool allow_writes, std::int64_t now,
+                 std::vector<Event>& events);
+  void publish(const std::vector<Event>& events);
+  void stop(const char* why);
+  void reload_config();
+  void update_idle_timer();
+  Connection* find(std::uint64_t id) noexcept;
+
+  uv_loop_t loop_{};
+  uv_pipe_t listener_{};
+  uv_check_t check_{};
+  uv_signal_t sigterm_{}, sigint_{}, sighup_{};
+  uv_timer_t idle_timer_{}, sweep_timer_{};
+  store::Store* store_;
+  Registry* registry_;
+  Listener listener_info_;
+  ServerOptions options_;
+  ServerInfo info_;
+  std::unordered_map<std::uint64_t, Connection*> connections_;
+  std::vector<Pending> pending_;
+  std::uint64_t next_conn_id_ = 1;
+  bool stopping_ = false;
+  bool listener_open_ = false;
+};
+
+}  // namespace portd::daemon
