@@ -309,6 +309,7 @@ void Server::reload_config() {
     Config fresh = load_config(options_.config_path);
     registry_->reconfigure(fresh);
     options_.config = std::move(fresh);
+    info_.max_frame = options_.config.max_frame;
     logger("server")->info("reloaded '{}'", options_.config_path.string());
   } catch (const std::exception& e) {
     logger("server")->error("kept the old configuration: {}", e.what());
