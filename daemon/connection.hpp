@@ -41,6 +41,9 @@ class Connection {
   /// uv_now() of the last byte received (for the slow-client sweep).
   std::uint64_t last_activity_ms = 0;
   bool mid_frame() const noexcept { return decoder_.mid_frame(); }
+  /// More than limits.max_pending_output_bytes of responses wait to be
+  /// written: the peer is not reading, so it gets no more output for now.
+  bool backlogged() const noexcept;
 
  private:
   Connection(Server& server, std::uint64_t id, std::size_t max_frame);
@@ -49,6 +52,8 @@ class Connection {
   static void on_write(uv_write_t* req, int status);
   static void on_close(uv_handle_t* h);
   void read(ssize_t nread);
+  /// Queues buffered complete frames while fewer than kMaxQueuedRequests wait.
+  void decode_frames();
   void start_reading();
   void stop_reading();
   void maybe_finish_close();
@@ -62,6 +67,7 @@ class Connection {
   bool reading_ = false;
   bool closing_ = false;
   bool close_when_flushed_ = false;
+  bool paused_for_queue_ = false;  ///< not read until its queued requests are answered
 };
 
 }  // namespace portd::daemon

@@ -4,8 +4,10 @@
 
 #include <csignal>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <iostream>
+#include <new>
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
@@ -40,6 +42,32 @@ void sanitise_std_fds() {
     }
   }
 }
+
+// Out of memory where no handler can catch it (static initialisers of
+// CLI11, noexcept code) ends in std::terminate, whose SIGABRT a supervisor
+// counts as a crash (reliability T07). Exit with EX_TEMPFAIL instead:
+// replies are sent only after their commit, so nothing acknowledged is
+// lost and a restart is safe. Any other escaped exception is a bug and
+// still aborts, so that it leaves a core.
+[[noreturn]] void on_terminate() noexcept {
+  if (std::exception_ptr e = std::current_exception()) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::bad_alloc&) {
+      static constexpr char kMessage[] = "portd: out of memory\n";
+      (void)!::write(2, kMessage, sizeof(kMessage) - 1);
+      ::_exit(store::kExitStoreFatal);
+    } catch (...) {
+    }
+  }
+  std::abort();
+}
+
+struct InstallTerminateHandler {
+  InstallTerminateHandler() { std::set_terminate(on_terminate); }
+};
+// Runs before the other static initialisers of this program (CLI11's).
+__attribute__((init_priority(101))) InstallTerminateHandler install_terminate_handler;
 
 struct Options {
   std::string socket;
@@ -82,7 +110,7 @@ int serve(const Options& opt) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   sanitise_std_fds();
   // libuv writes without MSG_NOSIGNAL; a client that leaves must not kill us.
   std::signal(SIGPIPE, SIG_IGN);
@@ -120,6 +148,17 @@ int main(int argc, char** argv) {
     return store::kExitStoreFatal;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "portd: %s\n", e.what());
+    return 1;
+  }
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception&) {
+    // Out of memory while parsing options or reporting a startup error
+    // (reliability T07): a startup failure, not std::terminate's SIGABRT.
+    std::fputs("portd: out of memory\n", stderr);
     return 1;
   }
 }

@@ -6,7 +6,9 @@
 #include <array>
 
 #include <csignal>
+#include <iterator>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -24,6 +26,10 @@ namespace {
 constexpr int kMaxBatchAttempts = 8;
 // How often idle connections holding a partial frame are looked for.
 constexpr std::uint64_t kSweepIntervalMs = 5000;
+// How long a stopping daemon waits for clients to take their replies.
+constexpr std::uint64_t kShutdownGraceMs = 5000;
+// Queue entries whose storage is kept between batches (about 0.5 KiB each).
+constexpr std::size_t kKeepBatchCapacity = 1024;
 
 std::string user_at_host() {
   // The passwd entry, not $USER: activated and autostarted daemons may run
@@ -79,6 +85,7 @@ Server::Server(store::Store& store, Registry& registry, Listener listener, Serve
   uv_check_init(&loop_, &check_);
   check_.data = this;
   uv_check_start(&check_, on_check);
+  uv_idle_init(&loop_, &wake_);
   for (auto [sig, h] : {std::pair{SIGTERM, &sigterm_}, {SIGINT, &sigint_}, {SIGHUP, &sighup_}}) {
     uv_signal_init(&loop_, h);
     h->data = this;
@@ -90,6 +97,8 @@ Server::Server(store::Store& store, Registry& registry, Listener listener, Serve
   sweep_timer_.data = this;
   uv_timer_start(&sweep_timer_, on_sweep_timer, kSweepIntervalMs, kSweepIntervalMs);
   uv_unref(reinterpret_cast<uv_handle_t*>(&sweep_timer_));
+  uv_timer_init(&loop_, &drain_timer_);
+  drain_timer_.data = this;
   update_idle_timer();
 }
 
@@ -120,7 +129,15 @@ void Server::on_connection(uv_stream_t* listener, int status) {
     logger("server")->warn("failed to accept: {}", uv_strerror(status));
     return;
   }
-  self->accept_one();
+  try {
+    self->accept_one();
+  } catch (const std::exception& e) {
+    // Out of memory while accepting: libuv stops watching the listener
+    // until the pending connection is accepted, so carrying on would leave
+    // the daemon deaf. Exit like a store failure (nothing unacknowledged is
+    // lost) and let the supervisor restart us.
+    exit_store_fatal(e);
+  }
 }
 
 void Server::accept_one() {
@@ -153,12 +170,15 @@ Connection* Server::find(std::uint64_t id) noexcept {
 }
 
 void Server::enqueue(Connection& conn, proto::Request request) {
+  uv_idle_start(&wake_, [](uv_idle_t*) {});  // a no-op when already started
   ++conn.queued;
-  pending_.push_back(Pending{conn.id(), std::move(request), std::nullopt, 0, false});
+  // Built in place: every move of a Request copies a dozen strings.
+  pending_.emplace_back(conn.id(), std::move(request), std::nullopt, 0, false);
 }
 
 void Server::enqueue_error(Connection& conn, std::uint64_t request_id, const Error& error,
                            bool fatal) {
+  uv_idle_start(&wake_, [](uv_idle_t*) {});
   ++conn.queued;
   pending_.push_back(Pending{conn.id(), std::nullopt, error, request_id, fatal});
 }
@@ -167,45 +187,110 @@ void Server::on_check(uv_check_t* h) {
   auto* self = static_cast<Server*>(h->data);
   try {
     self->process_batch();
+    // A stopping daemon keeps running batches only for requests deferred
+    // for slow readers; an active check handle would keep the loop alive.
+    if (self->stopping_ && self->pending_.empty()) uv_check_stop(h);
   } catch (const store::StoreFatal& e) {
+    exit_store_fatal(e);
+  } catch (const std::exception& e) {
+    // Out of memory outside a request (reliability T07). An exception must
+    // not unwind through libuv's C frames (std::terminate, SIGABRT); replies
+    // are sent only after their commit, so exiting loses no acknowledged
+    // allocation and the supervisor restarts us.
     exit_store_fatal(e);
   }
 }
 
+bool Server::any_runnable() const {
+  for (const Pending& p : pending_) {
+    auto it = connections_.find(p.conn_id);
+    if (it == connections_.end() || !it->second->backlogged()) return true;
+  }
+  return false;
+}
+
 void Server::process_batch() {
-  if (pending_.empty()) return;
+  // Requests deferred for a backlogged client wait for its output to drain
+  // (a write callback, after which this check runs again); spinning the
+  // loop or opening a transaction for them now would be wasted.
+  if (!any_runnable()) {
+    uv_idle_stop(&wake_);
+    return;
+  }
+  // Take the queue and give pending_ the previous batch's storage: a fresh
+  // vector for every batch regrows and moves each queued Request once per
+  // doubling, which was a quarter of the daemon's work per pipelined
+  // request (bench/RESULTS.md, section A).
   std::vector<Pending> batch;
   batch.swap(pending_);
+  pending_.swap(spare_);
   std::int64_t now = unix_now();
   std::vector<Event> events;
-  bool allow_writes = true;
+  const Error store_full(ErrorCode::store_full,
+                         "the store is full: free disk space or raise "
+                         "limits.max_map_size_mib in portd.toml");
+  std::optional<Error> refuse;
   for (int attempt = 0;; ++attempt) {
-    if (run_batch(batch, allow_writes, now, events)) break;
-    // The map is full. Grow it with no transaction open and run the batch
-    // again; at the size limit, answer its mutations with store_full.
-    try {
-      store_->grow();
-      logger("store")->info("store map grown to {} bytes", store_->map_size());
-    } catch (const Error& e) {
-      logger("store")->error("{}", e.what());
-      allow_writes = false;
+    std::string failure;
+    BatchResult result = run_batch(batch, refuse, now, events, failure);
+    if (result == BatchResult::done) break;
+    if (result == BatchResult::map_full) {
+      // Grow the map with no transaction open and run the batch again; at
+      // the size limit, answer its mutations with store_full.
+      try {
+        store_->grow();
+        logger("store")->info("store map grown to {} bytes", store_->map_size());
+      } catch (const Error& e) {
+        logger("store")->error("{}", e.what());
+        refuse = store_full;
+      }
+      if (attempt + 1 >= kMaxBatchAttempts) refuse = store_full;
+    } else if (result == BatchResult::disk_full) {
+      // A bigger map cannot help a full file system (reliability T04).
+      logger("store")->error("{}", failure);
+      refuse = store_full;
+    } else {
+      // The commit failed for another reason (out of memory, or a write
+      // that failed earlier in the batch and aborted the txn). Nothing of
+      // the batch is stored, so none of its replies may say otherwise:
+      // answer its mutations with the error and its reads from a fresh txn.
+      logger("store")->error("batch not stored: {}", failure);
+      refuse = Error(ErrorCode::internal,
+                     fmt::format("failed to store the request: {}; try again", failure));
     }
-    if (attempt + 1 >= kMaxBatchAttempts) allow_writes = false;
+    if (attempt + 1 >= 2 * kMaxBatchAttempts) {
+      // A batch whose reads fail too cannot be answered at all.
+      throw store::StoreFatal("failed to run a batch: " + failure);
+    }
   }
-  for (const Pending& p : batch) {
+  std::vector<Pending> deferred;
+  for (Pending& p : batch) {
+    if (p.deferred) {
+      deferred.push_back(std::move(p));
+      continue;
+    }
     if (Connection* c = find(p.conn_id)) {
       --c->queued;
       if (p.fatal) c->close_after_flush();
     }
   }
+  // Deferred requests go first: they were read before anything queued now.
+  pending_.insert(pending_.begin(), std::make_move_iterator(deferred.begin()),
+                  std::make_move_iterator(deferred.end()));
   publish(events);
   for (const Pending& p : batch) {
     if (Connection* c = find(p.conn_id)) c->flush();
   }
+  batch.clear();
+  // Keep the storage for the next batch, unless a burst made it large.
+  if (batch.capacity() <= kKeepBatchCapacity) spare_.swap(batch);
+  if (!any_runnable()) uv_idle_stop(&wake_);
 }
 
-bool Server::run_batch(std::vector<Pending>& batch, bool allow_writes, std::int64_t now,
-                       std::vector<Event>& events) {
+Server::BatchResult Server::run_batch(std::vector<Pending>& batch,
+                                      const std::optional<Error>& refuse, std::int64_t now,
+                                      std::vector<Event>& events, std::string& failure) {
+  const bool allow_writes = !refuse.has_value();
   bool writable = false, store_needed = false;
   for (const Pending& p : batch) {
     if (!p.request) continue;
@@ -224,8 +309,19 @@ bool Server::run_batch(std::vector<Pending>& batch, bool allow_writes, std::int6
     if (txn) registry_->abort(*txn);
   };
 
+  // A client that does not read its responses gets no more output than
+  // limits.max_pending_output_bytes: the rest of its requests wait, in
+  // order, until that has drained (portd(1) LIMITS). Stopping its reads is
+  // not enough, because the requests already read can be hundreds of
+  // `list`s, each as large as the registry.
+  std::unordered_set<std::uint64_t> held_back;
   for (Pending& p : batch) {
     Connection* conn = find(p.conn_id);
+    p.deferred = conn && (held_back.contains(p.conn_id) || conn->backlogged());
+    if (p.deferred) {
+      held_back.insert(p.conn_id);
+      continue;
+    }
     std::string& out = conn ? conn->output() : orphan;
     if (conn) marks.try_emplace(p.conn_id, out.size());
     if (!p.request) {
@@ -233,30 +329,37 @@ bool Server::run_batch(std::vector<Pending>& batch, bool allow_writes, std::int6
       continue;
     }
     const proto::Request& req = *p.request;
-    if (!allow_writes && proto::is_mutation(req.op)) {
-      proto::encode_error(out, req.id,
-                          Error(ErrorCode::store_full,
-                                "the store is full: free disk space or raise "
-                                "limits.max_map_size_mib in portd.toml"));
+    if (refuse && proto::is_mutation(req.op)) {
+      proto::encode_error(out, req.id, *refuse);
       continue;
     }
     std::size_t before = out.size();
     OpContext ctx{req, *registry_, txn ? &*txn : nullptr, info_, conn, now, out};
     try {
       dispatch(ctx);
+    } catch (const store::DiskFull& e) {
+      undo();
+      failure = e.what();
+      return BatchResult::disk_full;
     } catch (const Error& e) {
       if (e.code() == ErrorCode::store_full) {
         undo();
-        return false;
+        return BatchResult::map_full;
       }
       out.resize(before);
       proto::encode_error(out, req.id, e);
     } catch (const store::StoreFatal&) {
       throw;
-    } catch (const std::bad_alloc&) {
-      out.resize(before);
-      proto::encode_error(out, req.id, Error(ErrorCode::internal, "out of memory"));
-    } catch (const std::exception& e) {
+    } catch (const std::exception& e) {  // std::bad_alloc, or a bug
+      if (txn && txn->writable() && proto::is_mutation(req.op)) {
+        // The op may have stored part of its change before it failed; an
+        // error reply must mean "nothing happened" (reliability T07 found a
+        // key answered "out of memory" yet committed). Drop the batch and
+        // run it again with mutations refused.
+        undo();
+        failure = e.what();
+        return BatchResult::write_failed;
+      }
       out.resize(before);
       logger("server")->error("{} request {} failed: {}", proto::to_string(req.op), req.id,
                               e.what());
@@ -264,19 +367,33 @@ bool Server::run_batch(std::vector<Pending>& batch, bool allow_writes, std::int6
     }
   }
   if (txn) {
-    try {
-      registry_->commit(*txn);
-    } catch (const Error& e) {
-      if (e.code() != ErrorCode::store_full) throw;
-      // commit() already rebuilt the in-memory state; only replies to undo.
+    // commit() rebuilds the in-memory state when it fails; only the
+    // replies are left to take back.
+    auto take_back = [&] {
       for (auto [id, size] : marks) {
         if (Connection* c = find(id)) c->output().resize(size);
       }
-      return false;
+    };
+    try {
+      registry_->commit(*txn);
+    } catch (const store::StoreFatal&) {
+      throw;
+    } catch (const store::DiskFull& e) {
+      take_back();
+      failure = e.what();
+      return BatchResult::disk_full;
+    } catch (const Error& e) {
+      take_back();
+      failure = e.what();
+      return e.code() == ErrorCode::store_full ? BatchResult::map_full : BatchResult::write_failed;
+    } catch (const std::exception& e) {  // std::bad_alloc
+      take_back();
+      failure = e.what();
+      return BatchResult::write_failed;
     }
     events = txn->events();
   }
-  return true;
+  return BatchResult::done;
 }
 
 void Server::publish(const std::vector<Event>& events) {
@@ -339,7 +456,16 @@ void Server::stop(const char* why) {
   std::vector<Connection*> open;
   for (auto& [id, c] : connections_) open.push_back(c);
   for (Connection* c : open) c->close_after_flush();
-  uv_check_stop(&check_);
+  // Requests deferred for a backlogged client still run as its output
+  // drains; on_check stops the check once none are left.
+  if (pending_.empty()) uv_check_stop(&check_);
+  uv_idle_stop(&wake_);
+  // A client that never reads would hold its connection, and so the
+  // daemon, forever: SIGTERM must end in bounded time.
+  if (!connections_.empty()) {
+    uv_timer_start(&drain_timer_, on_drain_timer, kShutdownGraceMs, 0);
+    uv_unref(reinterpret_cast<uv_handle_t*>(&drain_timer_));
+  }
   uv_timer_stop(&idle_timer_);
   uv_timer_stop(&sweep_timer_);
   for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_}) uv_signal_stop(s);
@@ -359,6 +485,25 @@ void Server::update_idle_timer() {
 void Server::on_idle_timer(uv_timer_t* t) {
   auto* self = static_cast<Server*>(t->data);
   if (self->connections_.empty()) self->stop("idle");
+}
+
+void Server::on_drain_timer(uv_timer_t* t) {
+  auto* self = static_cast<Server*>(t->data);
+  std::vector<Connection*> open;
+  for (auto& [id, c] : self->connections_) open.push_back(c);
+  for (Connection* c : open) {
+    logger("server")->warn("closing connection {}: its replies were not read within {} ms", c->id(),
+                           kShutdownGraceMs);
+    c->close();
+  }
+  // Requests still deferred for them run without a connection, like those of
+  // any client that left; then nothing keeps the loop alive.
+  try {
+    self->process_batch();
+  } catch (const store::StoreFatal& e) {
+    exit_store_fatal(e);
+  }
+  if (self->pending_.empty()) uv_check_stop(&self->check_);
 }
 
 void Server::on_sweep_timer(uv_timer_t* t) {

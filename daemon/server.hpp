@@ -57,6 +57,8 @@ class Server {
     std::optional<Error> error;  ///< decode error to report instead
     std::uint64_t error_id = 0;
     bool fatal = false;
+    /// Left for a later batch: its connection's output is backlogged.
+    bool deferred = false;
   };
 
   static void on_connection(uv_stream_t* listener, int status);
@@ -64,11 +66,19 @@ class Server {
   static void on_signal(uv_signal_t* h, int signum);
   static void on_idle_timer(uv_timer_t* t);
   static void on_sweep_timer(uv_timer_t* t);
+  static void on_drain_timer(uv_timer_t* t);
 
   void accept_one();
   void process_batch();
-  bool run_batch(std::vector<Pending>& batch, bool allow_writes, std::int64_t now,
-                 std::vector<Event>& events);
+  /// True when some queued request can run now (its connection is gone or
+  /// not backlogged), so the loop must not sleep.
+  bool any_runnable() const;
+  enum class BatchResult { done, map_full, disk_full, write_failed };
+  /// Runs the batch in one txn. With `refuse` set, its mutations are
+  /// answered with that error instead of run. Anything but `done` means
+  /// nothing was committed and every reply of the batch was taken back.
+  BatchResult run_batch(std::vector<Pending>& batch, const std::optional<Error>& refuse,
+                        std::int64_t now, std::vector<Event>& events, std::string& failure);
   void publish(const std::vector<Event>& events);
   void stop(const char* why);
   void reload_config();
@@ -78,8 +88,12 @@ class Server {
   uv_loop_t loop_{};
   uv_pipe_t listener_{};
   uv_check_t check_{};
+  // Active while requests wait: keeps the next poll from blocking, so that
+  // requests queued outside a read callback still run at once.
+  uv_idle_t wake_{};
   uv_signal_t sigterm_{}, sigint_{}, sighup_{};
   uv_timer_t idle_timer_{}, sweep_timer_{};
+  uv_timer_t drain_timer_{};  ///< bounds the wait for clients at shutdown
   store::Store* store_;
   Registry* registry_;
   Listener listener_info_;
@@ -87,6 +101,7 @@ class Server {
   ServerInfo info_;
   std::unordered_map<std::uint64_t, Connection*> connections_;
   std::vector<Pending> pending_;
+  std::vector<Pending> spare_;  ///< empty; storage reused by the next batch
   std::uint64_t next_conn_id_ = 1;
   bool stopping_ = false;
   bool listener_open_ = false;

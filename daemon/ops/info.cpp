@@ -5,6 +5,16 @@
 #include "ops.hpp"
 
 namespace portd::daemon {
+namespace {
+
+// getpid() is a system call in glibc (no caching since 2.25), and health is
+// the op monitors poll; the daemon never forks after starting.
+std::int32_t own_pid() {
+  static const std::int32_t pid = static_cast<std::int32_t>(::getpid());
+  return pid;
+}
+
+}  // namespace
 
 void op_hello(OpContext& ctx) {
   proto::encode_ok(ctx.out, ctx.request.id, 5, [&](proto::Packer& pk) {
@@ -17,7 +27,7 @@ void op_hello(OpContext& ctx) {
     proto::pack_key(pk, "max_frame");
     pk.pack_uint64(ctx.info.max_frame);
     proto::pack_key(pk, "pid");
-    pk.pack_int32(::getpid());
+    pk.pack_int32(own_pid());
   });
 }
 
@@ -29,7 +39,7 @@ void op_health(OpContext& ctx) {
     proto::pack_key(pk, "version");
     proto::pack_string(pk, PORTD_VERSION);
     proto::pack_key(pk, "pid");
-    pk.pack_int32(::getpid());
+    pk.pack_int32(own_pid());
     proto::pack_key(pk, "uptime_seconds");
     pk.pack_int64(ctx.now - ctx.info.started_at);
     proto::pack_key(pk, "allocations");

@@ -22,7 +22,8 @@ bool expired(const Allocation& a, std::int64_t now) {
 
 Error key_exists_error(const Allocation& existing, Port wanted) {
   return Error(ErrorCode::key_exists,
-               fmt::format("{} already holds port {} (id={}); pass replace to move it to port {}",
+               fmt::format("{} already holds port {} (id={}); replace it (portctl allocate "
+                           "--replace) to move it to port {}",
                            to_string(existing.key()), existing.port, existing.id, wanted),
                existing);
 }
@@ -156,13 +157,13 @@ AllocateResult Registry::allocate(Batch& batch, const AllocateRequest& r, std::i
       }
     }
     if (!r.force && allocator_.probe().in_use(port)) {
-      Error e(ErrorCode::port_in_use,
-              fmt::format("port {} is in use by another program; pass force to register it anyway",
-                          port));
+      Error e(ErrorCode::port_in_use, fmt::format("port {} is in use by another program; register "
+                                                  "it anyway with portctl allocate --force",
+                                                  port));
       if (auto owner = allocator_.probe().owner(port)) {
-        e = Error(ErrorCode::port_in_use,
-                  fmt::format("port {} is in use by pid {} ({}); pass force to register it anyway",
-                              port, owner->pid, owner->command));
+        e = Error(ErrorCode::port_in_use, fmt::format("port {} is in use by pid {} ({}); register "
+                                                      "it anyway with portctl allocate --force",
+                                                      port, owner->pid, owner->command));
         e.with_owner(*owner);
       }
       throw e;

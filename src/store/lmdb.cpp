@@ -16,9 +16,10 @@ void throw_error(int rc, std::string_view verb, std::string_view object) {
     // free disk space; the store itself is intact.
     case MDB_MAP_FULL:
     case MDB_TXN_FULL:
+      throw Error(ErrorCode::store_full, message);
     case ENOSPC:
     case EDQUOT:
-      throw Error(ErrorCode::store_full, message);
+      throw DiskFull(message);
     // A failed write or fsync cannot be retried safely (LMDB marks the env
     // fatal; see reliability.md §1): the daemon exits and is restarted.
     case EIO:

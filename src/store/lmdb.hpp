@@ -95,6 +95,8 @@ class Txn {
   }
   /// Read-only txns: takes a fresh snapshot after reset(). Returns the code.
   int try_renew() noexcept { return mdb_txn_renew(txn_); }
+  /// mdb_txn_commit's result code; the txn is freed either way.
+  int try_commit() noexcept { return mdb_txn_commit(release()); }
 
  private:
   MDB_txn* txn_ = nullptr;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -36,6 +38,24 @@ void make_dirs(const std::filesystem::path& dir) {
                                                std::strerror(errno)));
 }
 
+// LMDB creates a store by writing its two meta pages in one pwrite. If that
+// write came back short (a full disk, a crash during the very first start)
+// the file is shorter than two pages, holds no commit, and every later open
+// fails with MDB_INVALID: portd could never start again (reliability T07).
+// Such a file holds nothing, so move it aside and let LMDB start afresh.
+void set_aside_partial_file(const std::filesystem::path& dir) {
+  const std::filesystem::path data = dir / "data.mdb";
+  struct stat st {};
+  if (::lstat(data.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return;
+  if (st.st_size >= 2 * ::sysconf(_SC_PAGESIZE)) return;
+  const std::filesystem::path aside = dir / "data.mdb.partial";
+  if (::rename(data.c_str(), aside.c_str()) != 0) {
+    throw Error(ErrorCode::internal, fmt::format("failed to move the partial store file '{}' "
+                                                 "aside: {}",
+                                                 data.string(), std::strerror(errno)));
+  }
+}
+
 }  // namespace
 
 struct Dbis {
@@ -68,6 +88,8 @@ struct StoreState {
   // The thread holding the write txn: a second begin_write on it would
   // deadlock on LMDB's writer mutex, so it is refused instead.
   std::atomic<std::thread::id> writer{};
+  // Highest page number a commit has used so far (touched by the writer only).
+  std::size_t last_pgno = 0;
   std::mutex idle_mutex;
   std::vector<lmdb::Txn> idle_readers;  // declared after env: destroyed first
 };
@@ -122,6 +144,7 @@ StoreState::StoreState(const StoreOptions& options)
       where(fmt::format("store '{}'", options.dir.string())),
       max_map_size(options.max_map_size) {
   make_dirs(dir);
+  set_aside_partial_file(dir);
   lmdb::check(mdb_env_set_maxdbs(env.get(), schema::kDbCount), "configure", where);
   // MDB_NOTLS: read txns may cross threads (uv_queue_work) and one thread
   // may hold several. No NOSYNC/NOMETASYNC/WRITEMAP/MAPASYNC: a commit that
@@ -245,6 +268,15 @@ namespace {
 
 using detail::TxnState;
 
+// True when the store's file system has (almost) no space left for us: less
+// than LMDB writes in one small commit.
+bool file_system_full(const std::filesystem::path& dir) {
+  struct statvfs fs {};
+  if (::statvfs(dir.c_str(), &fs) != 0) return false;
+  const unsigned long long blocks = ::geteuid() == 0 ? fs.f_bfree : fs.f_bavail;
+  return blocks * fs.f_frsize < 64 * 1024;
+}
+
 TxnState& use(TxnState* impl) {
   if (impl == nullptr) throw Error(ErrorCode::internal, "use of a moved-from store transaction");
   impl->get();  // throws when ended
@@ -348,13 +380,34 @@ void Store::commit(Txn& txn) {
     t.end();  // nothing to make durable
     return;
   }
-  try {
-    t.txn.commit();
-  } catch (...) {
-    t.end();  // commit freed the LMDB txn already; only the bookkeeping is left
-    throw;
+  int rc = t.txn.try_commit();
+  t.end();  // commit freed the LMDB txn already; only the bookkeeping is left
+  if (rc == EIO && file_system_full(t.store->dir)) {
+    // LMDB reports a short write as EIO (mdb_page_flush), and a write that
+    // fills the disk comes back short before any write fails with ENOSPC
+    // (measured on tmpfs, reliability T04). A failed data-page write only
+    // aborts the txn and leaves the env usable (a failed meta write makes
+    // LMDB panic and the next begin reports MDB_PANIC, still fatal), so on
+    // a full file system this is "disk full", not a dying disk: answer
+    // store_full and keep serving reads instead of exiting into a restart
+    // loop that could never write either.
+    throw DiskFull(fmt::format("failed to commit to {}: {} (no space left on the file system)",
+                               t.store->where, mdb_strerror(rc)));
   }
-  t.end();
+  lmdb::check(rc, "commit to", t.store->where);
+  // A reader killed inside its txn (an offline portctl, a backup) keeps its
+  // slot in lock.mdb, and the slot pins its snapshot: LMDB cannot reuse any
+  // page freed after it, so every commit appends fresh pages. The daemon's
+  // 5 s sweep clears such slots, but under load 5 s of commits grew
+  // data.mdb from 96 KiB to 816 MiB, which LMDB never gives back
+  // (reliability T19). A commit that had to extend the file is the symptom,
+  // so clear dead readers right then: a few syscalls, only when the file grew.
+  MDB_envinfo info{};
+  if (mdb_env_info(t.store->env.get(), &info) == 0 && info.me_last_pgno > t.store->last_pgno) {
+    t.store->last_pgno = info.me_last_pgno;
+    int dead = 0;
+    mdb_reader_check(t.store->env.get(), &dead);
+  }
 }
 
 std::optional<Allocation> Store::get(Txn& txn, std::uint64_t id) {

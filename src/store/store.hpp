@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "model/allocation.hpp"
+#include "model/error.hpp"
 
 namespace portd::store {
 
@@ -86,8 +87,9 @@ class Store {
   /// or process. Throws Error(internal) if this thread already holds one.
   Txn begin_write();
   /// Commits a write txn. Throws Error(store_full) on MDB_MAP_FULL (after
-  /// which the caller may grow() and redo the batch), ENOSPC or EDQUOT; and
-  /// StoreFatal on EIO or MDB_PANIC (the process must exit, see below).
+  /// which the caller may grow() and redo the batch), DiskFull on ENOSPC,
+  /// EDQUOT or a short write on a full file system; and StoreFatal on EIO
+  /// or MDB_PANIC (the process must exit, see below).
   void commit(Txn& txn);
 
   // Reads (any txn).
@@ -145,6 +147,14 @@ class Store {
 class StoreFatal : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+/// The file system under the store is full (ENOSPC, EDQUOT, or a short
+/// write that LMDB reports as EIO while no space is left). Its code is
+/// store_full like MDB_MAP_FULL's, but growing the map cannot help.
+class DiskFull : public Error {
+ public:
+  explicit DiskFull(const std::string& message) : Error(ErrorCode::store_full, message) {}
 };
 
 /// Exit status of portd after a StoreFatal (EX_TEMPFAIL).

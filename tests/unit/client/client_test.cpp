@@ -108,11 +108,13 @@ std::string reply_allocations(std::uint64_t id, const std::vector<portd::Allocat
 
 // A server on a Unix socket that answers each request with whatever the
 // handler returns (framed bytes), or closes the connection on std::nullopt.
+// With `close_after_reply`, it closes the connection after each reply.
 class FakeServer {
  public:
   using Handler = std::function<std::optional<std::string>(const proto::Request&, int conn)>;
 
-  FakeServer(const fs::path& socket, Handler handler) : handler_(std::move(handler)) {
+  FakeServer(const fs::path& socket, Handler handler, bool close_after_reply = false)
+      : handler_(std::move(handler)), close_after_reply_(close_after_reply) {
     listen_fd_ = listen_unix(socket);
     if (listen_fd_ < 0) throw std::runtime_error("bind failed");
     thread_ = std::thread([this] { serve(); });
@@ -155,6 +157,7 @@ class FakeServer {
         auto reply = handler_(req, conn);
         if (!reply) return;
         if (::send(fd, reply->data(), reply->size(), MSG_NOSIGNAL) < 0) return;
+        if (close_after_reply_) return;
       }
       pollfd p{fd, POLLIN, 0};
       if (::poll(&p, 1, 20) <= 0) continue;
@@ -165,6 +168,7 @@ class FakeServer {
   }
 
   Handler handler_;
+  bool close_after_reply_;
   int listen_fd_ = -1;
   std::atomic<bool> stop_{false};
   std::atomic<int> connections_{0};
@@ -257,10 +261,10 @@ TEST_F(ClientTest, AllocateSendsEveryField) {
 TEST_F(ClientTest, ErrorCarriesCodeMessageAndHolder) {
   FakeServer server(socket_, [](const proto::Request& r, int) -> std::optional<std::string> {
     std::string out;
-    proto::encode_error(out, r.id,
-                        portd::Error(portd::ErrorCode::port_taken,
-                                     "port 5432 is allocated to other/dev/db (id=3)",
-                                     sample(3, "db", 5432)));
+    proto::encode_error(
+        out, r.id,
+        portd::Error(portd::ErrorCode::port_taken, "port 5432 is allocated to other/dev/db (id=3)",
+                     sample(3, "db", 5432)));
     return out;
   });
   pc::Client client(options());
@@ -367,23 +371,26 @@ TEST_F(ClientTest, EmptyReleaseFilterIsRefusedLocally) {
 }
 
 TEST_F(ClientTest, WatchDeliversEventsUntilTheStreamCloses) {
-  FakeServer server(socket_, [](const proto::Request& r, int) -> std::optional<std::string> {
-    if (r.op != proto::Op::watch) return std::nullopt;
-    std::string out;
-    proto::encode_ok(out, r.id, 1, [](proto::Packer& pk) {
-      proto::pack_key(pk, "watching");
-      pk.pack_true();
-    });
-    for (const char* ev : {"allocated", "released"}) {
-      proto::encode_ok(out, r.id, 2, [&](proto::Packer& pk) {
-        proto::pack_key(pk, "event");
-        proto::pack_string(pk, ev);
-        proto::pack_key(pk, "allocation");
-        proto::pack_allocation(pk, sample(9, "web", 3999));
-      });
-    }
-    return out;  // the next read sees EOF: the server closes after the handler
-  });
+  FakeServer server(
+      socket_,
+      [](const proto::Request& r, int) -> std::optional<std::string> {
+        if (r.op != proto::Op::watch) return std::nullopt;
+        std::string out;
+        proto::encode_ok(out, r.id, 1, [](proto::Packer& pk) {
+          proto::pack_key(pk, "watching");
+          pk.pack_true();
+        });
+        for (const char* ev : {"allocated", "released"}) {
+          proto::encode_ok(out, r.id, 2, [&](proto::Packer& pk) {
+            proto::pack_key(pk, "event");
+            proto::pack_string(pk, ev);
+            proto::pack_key(pk, "allocation");
+            proto::pack_allocation(pk, sample(9, "web", 3999));
+          });
+        }
+        return out;
+      },
+      /*close_after_reply=*/true);
   pc::Client client(options());
   std::vector<std::string> seen;
   try {
@@ -462,7 +469,7 @@ TEST_F(ClientTest, AutostartRunsTheDaemonDetachedAndReportsItsLog) {
   EXPECT_EQ(cwd, "cwd=/");
   EXPECT_EQ(stdin_target, "stdin=/dev/null");
   // The socket directory was created private, with the autostart lock in it.
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat((dir_ / "run").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0700u);
   EXPECT_TRUE(fs::exists(dir_ / "run" / "portd.autostart.lock"));
@@ -510,8 +517,7 @@ TEST_F(ClientTest, RefusesADaemonOfAnotherUser) {
     }
   }
   std::int32_t received = -1;
-  ASSERT_EQ(::read(report[0], &received, sizeof received),
-            static_cast<ssize_t>(sizeof received));
+  ASSERT_EQ(::read(report[0], &received, sizeof received), static_cast<ssize_t>(sizeof received));
   EXPECT_EQ(received, 0) << "the client sent bytes to a foreign daemon";
   int status = 0;
   ::waitpid(child, &status, 0);

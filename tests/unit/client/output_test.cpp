@@ -113,7 +113,8 @@ TEST(LocalTime, Format) {
 TEST(Describe, AddsTheHolderWhenTheMessageLacksIt) {
   portd::client::Error e(portd::client::ErrorCode::port_taken, "port 3042 is taken");
   e.with_holder(sample());
-  EXPECT_EQ(describe(e), "port 3042 is taken (held by myapp/feature-auth/postgres, id=42, port 3042)");
+  EXPECT_EQ(describe(e),
+            "port 3042 is taken (held by myapp/feature-auth/postgres, id=42, port 3042)");
   portd::client::Error named(portd::client::ErrorCode::port_taken,
                              "port 3042 is allocated to myapp/feature-auth/postgres (id=42)");
   named.with_holder(sample());
@@ -139,7 +140,7 @@ TEST_F(AtomicWrite, WritesAndLeavesNoTemporaryFiles) {
   std::stringstream ss;
   ss << in.rdbuf();
   EXPECT_EQ(ss.str(), "A_PORT=2\n");
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat((dir_ / ".env").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0640u);  // a replaced file keeps its mode
   EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 1);

@@ -15,7 +15,9 @@ using portd::client::sanitize_name;
 
 namespace {
 
-std::string quote(const fs::path& p) { return "'" + p.string() + "'"; }
+std::string quote(const fs::path& p) {
+  return "'" + p.string() + "'";
+}
 
 // Runs a shell command (with a quiet, identity-providing git setup) and
 // returns its stdout without the trailing newline; fails the test on error.

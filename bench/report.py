@@ -1,0 +1,348 @@
+#!/usr/bin/python3
+"""Turns the raw results of bench/run.sh into bench/RESULTS.md (on stdout).
+
+Every figure is "median (min-max)" over the repetitions. A ratio is computed
+within each repetition (the two sides ran back to back) and then summarised
+the same way, so drift between repetitions cancels out of it.
+"""
+import glob
+import json
+import os
+import statistics
+import sys
+
+RES = sys.argv[1]
+
+
+def facts():
+    out = {}
+    with open(os.path.join(RES, "facts.txt")) as f:
+        for line in f:
+            k, _, v = line.rstrip("\n").partition("=")
+            out[k] = v
+    return out
+
+
+def series(key, field):
+    """{rep: value} of one field of one measurement key."""
+    path = os.path.join(RES, key + ".jsonl")
+    out = {}
+    if not os.path.exists(path):
+        return out
+    with open(path) as f:
+        for line in f:
+            row = json.loads(line)
+            if field in row["data"]:
+                out[row["rep"]] = float(row["data"][field])
+    return out
+
+
+def ratio(a, b):
+    """Per-repetition a/b."""
+    return {r: a[r] / b[r] for r in a if r in b and b[r]}
+
+
+def combine(a, b, fn):
+    return {r: fn(a[r], b[r]) for r in a if r in b}
+
+
+def med(s):
+    return statistics.median(s.values()) if s else float("nan")
+
+
+def fmt_num(v, unit=""):
+    if v != v:  # NaN
+        return "n/a"
+    if unit == "x":
+        return f"{v:.2f}" if v < 10 else f"{v:.1f}" if v < 100 else f"{v:.0f}"
+    if abs(v) >= 10000:
+        return f"{v:,.0f}"
+    if abs(v) >= 100:
+        return f"{v:.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def show(s, unit=""):
+    if not s:
+        return "n/a"
+    vals = list(s.values())
+    m = fmt_num(statistics.median(vals), unit)
+    lo, hi = fmt_num(min(vals), unit), fmt_num(max(vals), unit)
+    suffix = "×" if unit == "x" else ""
+    return f"{m}{suffix} ({lo}–{hi}){' ' + unit if unit and unit != 'x' else ''}"
+
+
+def spawn_times(key):
+    """{command index: {rep: median ms}} from `loadgen spawn` lines."""
+    out = {}
+    path = os.path.join(RES, key + ".jsonl")
+    if not os.path.exists(path):
+        return out
+    with open(path) as f:
+        for line in f:
+            row = json.loads(line)
+            for i, v in enumerate(row["data"].get("median_ms", [])):
+                out.setdefault(i, {})[row["rep"]] = float(v)
+    return out
+
+
+F = facts()
+goals = []  # (goal, measured, met)
+
+
+def goal(text, measured_series, unit, ok_fn):
+    m = med(measured_series)
+    met = "n/a" if m != m else ("**met**" if ok_fn(m) else "**missed**")
+    goals.append((text, show(measured_series, unit), met))
+
+
+print("# portd benchmark results")
+print()
+print("Written by `bench/run.sh` (do not edit by hand; re-run it). Every figure is the")
+print(f"**median (min–max) over {F.get('reps')} repetitions**; every ratio is computed within")
+print("a repetition, from two measurements taken back to back in the same run, and then")
+print("summarised the same way. Latencies are in µs unless marked, rates in requests/s.")
+print()
+if F.get("shared") == "1":
+    print("> **The machine was shared** with other engineers' builds and test runs while this")
+    print("> ran: absolute numbers are noisy; the side-by-side ratios are the figures to trust.")
+    print()
+print("## Machine")
+print()
+print("| | |")
+print("|---|---|")
+for k, label in [("cpu", "CPU"), ("nproc", "nproc"), ("kernel", "kernel"), ("os", "OS"),
+                 ("fs", "state/scratch file system"), ("ephemeral", "kernel ephemeral range"),
+                 ("loadavg_start", "load average at start"), ("loadavg_end", "load average at end"),
+                 ("date", "date (UTC)"), ("commit", "commit"), ("build_seconds", "build time (s)"),
+                 ("run_seconds", "measurement time (s)"),
+                 ("node", "node"), ("portpicker", "python3-portpicker"),
+                 ("get_port", "get-port (npm)")]:
+    if k in F:
+        print(f"| {label} | {F[k]} |")
+print()
+
+# --- A ---------------------------------------------------------------------------------
+print("## A. Read ops over persistent connections vs the libuv+MessagePack echo floor")
+print()
+print("The floor (`echo_floor`) is portd minus registry and store: the same libuv loop,")
+print("framing, MessagePack decode and encode, with replies as long as portd's. `c1` runs")
+print("with the generator and the server pinned to CPU 0 (latency); `c16` and pipelined")
+print("runs give the generator CPU 1 (throughput). Ratios are portd / floor.")
+print()
+print("| case | portd p50 | floor p50 | p50 ratio | portd p99 | portd req/s | floor req/s | rate ratio |")
+print("|---|---|---|---|---|---|---|---|")
+cases = [("health_c1", "health, 1 conn"), ("check_c1", "check, 1 conn"),
+         ("health_c16", "health, 16 conns"), ("check_c16", "check, 16 conns"),
+         ("health_pipe", "health, 4 conns × depth 128"),
+         ("check_pipe", "check, 4 conns × depth 128"),
+         ("health_newconn", "health, new connection per request"),
+         ("readmix_c16", "read mix¹, 16 conns")]
+A = {}
+for key, label in cases:
+    p = {f: series(f"A_{key}_portd", f) for f in ("p50_us", "p99_us", "rps")}
+    e = {f: series(f"A_{key}_echo", f) for f in ("p50_us", "p99_us", "rps")}
+    A[key] = (p, e)
+    print(f"| {label} | {show(p['p50_us'])} | {show(e['p50_us'])} | "
+          f"{show(ratio(p['p50_us'], e['p50_us']), 'x')} | {show(p['p99_us'])} | "
+          f"{show(p['rps'])} | {show(e['rps'])} | {show(ratio(p['rps'], e['rps']), 'x')} |")
+print()
+print("¹ alloc-existing (idempotent allocate of an existing key) 4 : health 2 : check 2 : list 1;")
+print("the floor answers every op alike, so this row's ratio only bounds the mix.")
+print()
+for key, name in [("health_c1", "health"), ("check_c1", "check")]:
+    p, e = A[key]
+    goal(f"{name} p50, 1 conn, pinned ≤ 1.5× echo floor", ratio(p["p50_us"], e["p50_us"]), "x",
+         lambda m: m <= 1.5)
+for key, name in [("health_c16", "health"), ("check_c16", "check")]:
+    p, e = A[key]
+    goal(f"{name} rate, 16 conns ≥ 0.7× echo floor", ratio(p["rps"], e["rps"]), "x",
+         lambda m: m >= 0.7)
+goal("pipelined health ≥ 500k req/s", A["health_pipe"][0]["rps"], "req/s",
+     lambda m: m >= 500_000)
+goal("pipelined check ≥ 500k req/s", A["check_pipe"][0]["rps"], "req/s", lambda m: m >= 500_000)
+
+# --- B ---------------------------------------------------------------------------------
+print("## B. Durability")
+print()
+lmdb = series("B_lmdb_floor", "p50_us")
+rtt = series("B_rtt_echo_floor", "p50_us")
+alloc = series("B_alloc_c1_lat", "p50_us")
+floor = combine(lmdb, rtt, lambda a, b: a + b)
+print("One client allocating new keys (each reply arrives after its synced commit), against")
+print("`lmdb_floor` (one synced LMDB commit writing what an allocation writes, portd's env")
+print("flags, same disk) plus one round trip of the echo floor. All pinned to CPU 0.")
+print()
+print("| | p50 | p99 | rate |")
+print("|---|---|---|---|")
+print(f"| LMDB synced commit (floor) | {show(lmdb)} | {show(series('B_lmdb_floor', 'p99_us'))} | "
+      f"{show(series('B_lmdb_floor', 'rps'))} |")
+print(f"| echo-floor round trip | {show(rtt)} | | |")
+print(f"| portd durable allocate, 1 client | {show(alloc)} | "
+      f"{show(series('B_alloc_c1_lat', 'p99_us'))} | {show(series('B_alloc_c1_lat', 'rps'))} |")
+print(f"| **ratio allocate / (commit + round trip)** | {show(ratio(alloc, floor), 'x')} | | |")
+print()
+goal("durable allocate p50, 1 client ≤ 1.3× (LMDB commit + round trip)", ratio(alloc, floor), "x",
+     lambda m: m <= 1.3)
+print("Group commit: N clients allocating new keys at once; every request in one loop")
+print("iteration shares one synced commit. Generator on CPU 1, daemon on CPU 0.")
+print()
+print("| clients | durable allocations/s | vs 1 client | p50 | p99 |")
+print("|---|---|---|---|---|")
+one = series("B_alloc_c1_rate", "rps")
+for n in (1, 4, 16, 64):
+    r = series(f"B_alloc_c{n}_rate", "rps")
+    print(f"| {n} | {show(r)} | {show(ratio(r, one), 'x')} | "
+          f"{show(series(f'B_alloc_c{n}_rate', 'p50_us'))} | "
+          f"{show(series(f'B_alloc_c{n}_rate', 'p99_us'))} |")
+print()
+goal("durable rate, 16 clients ≥ 10× 1 client", ratio(series("B_alloc_c16_rate", "rps"), one),
+     "x", lambda m: m >= 10)
+
+# --- C ---------------------------------------------------------------------------------
+print("## C. `portctl check --port N`, whole process")
+print()
+print("Wall time of one whole process, fork/exec to exit (`loadgen spawn`: posix_spawn, no")
+print("shell, commands run round-robin so that bursts of other load hit all of them alike;")
+print("per repetition the median of 60 runs, 8 in the group with the interpreters, which")
+print("times portctl again alongside them). The daemon is already running; the port is free.")
+print()
+fast = spawn_times("C_fast")
+slow = spawn_times("C_slow")
+names_fast = ["`noop_static` (process start floor, static)",
+              "`connect_floor` (static: connect + check request + reply)",
+              "`portctl check --port N`"]
+names_slow = ["`portctl check --port N`, each run right after an interpreter²",
+              "portpicker one-liner (`/usr/bin/python3 -c 'import portpicker; ...'`)",
+              "portpicker via its `portserver`",
+              "get-port (`node -e \"import('get-port')...\"`)"]
+portctl = fast.get(2, {})
+print("| command | wall time (ms) | ratio |")
+print("|---|---|---|")
+for i, n in enumerate(names_fast):
+    s = fast.get(i, {})
+    r = "" if i == 2 else f"portctl / this: {show(ratio(portctl, s), 'x')}"
+    print(f"| {n} | {show(s)} | {r} |")
+portctl_slow = slow.get(0, {})
+for i, n in enumerate(names_slow):
+    s = slow.get(i, {})
+    r = (f"this / portctl back to back: {show(ratio(s, portctl), 'x')}" if i == 0 else
+         f"this / portctl: {show(ratio(s, portctl), 'x')}; "
+         f"/ portctl after an interpreter: {show(ratio(s, portctl_slow), 'x')}")
+    print(f"| {n} | {show(s)} | {r} |")
+print()
+print("² Run round-robin with the interpreters, each portctl run follows a 60–170 ms Python")
+print("or Node process that has evicted its pages from the caches; it then takes ~3× as")
+print("long. The goals compare each peer's run time with portctl's back-to-back time from")
+print("the same repetition (peers are timed back to back with each other as well, and at")
+print("tens of ms the cache refill matters little to them); both ratios are shown.")
+print()
+print("The commands are under C_fast and C_slow in *Exact commands* (separated by `:::`).")
+print()
+goal("portctl check ≤ 1.5× static connect floor", ratio(portctl, fast.get(1, {})), "x",
+     lambda m: m <= 1.5)
+goal("portctl check ≥ 25× faster than portpicker", ratio(slow.get(1, {}), portctl), "x",
+     lambda m: m >= 25)
+goal("portctl check ≥ 60× faster than get-port", ratio(slow.get(3, {}), portctl), "x",
+     lambda m: m >= 60)
+
+# --- D ---------------------------------------------------------------------------------
+print("## D. Scaling with the number of allocations")
+print()
+print("Four daemons side by side, pre-populated by `import` with 0, 1,000, 10,000 and")
+print("50,000 allocations on ports 1024, 1025, ... (at 50,000: 1024–51023, so auto-assign")
+print("skips all of them and the ephemeral range to find 61000+, the worst case for the")
+print("free-port search). Pinned to CPU 0. `allocate` = new key, auto-assigned, durable;")
+print("`existing` = idempotent allocate of an existing key; `check` = a free port.")
+print()
+print("| allocations | allocate p50 | vs 0 | existing p50 | vs 0 | check p50 | vs 0 |")
+print("|---|---|---|---|---|---|---|")
+base = {m: series(f"D_{m}_0", "p50_us") for m in ("alloc", "existing", "check")}
+for n in (0, 1000, 10000, 50000):
+    cells = []
+    for m in ("alloc", "existing", "check"):
+        s = series(f"D_{m}_{n}", "p50_us")
+        cells += [show(s), show(ratio(s, base[m]), "x")]
+    print(f"| {n:,} | " + " | ".join(cells) + " |")
+print()
+goal("allocate p50 at 50,000 ≤ 1.2× at 0", ratio(series("D_alloc_50000", "p50_us"),
+                                                base["alloc"]), "x", lambda m: m <= 1.2)
+for n in (1000, 10000, 50000):
+    s = series(f"D_populate_{n}", "seconds")
+    if s:
+        print(f"Populating {n:,} by import took {fmt_num(med(s))} s.  ")
+print()
+st0 = series("D_startup_empty", "startup_ms")
+st50 = series("D_startup_s50000", "startup_ms")
+print("| | value |")
+print("|---|---|")
+print(f"| start-up, exec → first answer, 0 allocations | {show(st0, 'ms')} |")
+print(f"| start-up, exec → first answer, 50,000 allocations | {show(st50, 'ms')} |")
+
+
+def kib(k):
+    v = F.get(k)
+    return f"{int(v) / 1024:.1f} MiB" if v else "n/a"
+
+
+print(f"| VmRSS fresh daemon after one request, 0 allocations | {kib('rss_fresh_empty_kib')} |")
+print(f"| VmRSS fresh daemon after one request, 50,000 allocations | "
+      f"{kib('rss_fresh_s50000_kib')} |")
+print(f"| VmRSS of the section-A daemon right after start-up | {kib('rss_idle_kib')} |")
+print(f"| VmRSS right after importing 50,000 (import buffers included) | "
+      f"{kib('rss_after_populate_50000_kib')} |")
+print()
+goal("start-up with 50,000 ≤ 50 ms", st50, "ms", lambda m: m <= 50)
+for k, limit, text in [("rss_fresh_empty_kib", 8, "RSS idle ≤ 8 MiB"),
+                       ("rss_fresh_s50000_kib", 48, "RSS with 50,000 ≤ 48 MiB")]:
+    v = F.get(k)
+    if v:
+        mib = int(v) / 1024
+        goals.append((text, f"{mib:.1f} MiB (one sample)",
+                      "**met**" if mib <= limit else "**missed**"))
+
+# --- goals -----------------------------------------------------------------------------
+print("## Goals")
+print()
+print("| goal | measured | |")
+print("|---|---|---|")
+for g, m, ok in goals:
+    print(f"| {g} | {m} | {ok} |")
+print()
+
+# --- analysis: causes found with callgrind/strace while building this benchmark ---
+print("## Why goals are missed (analysis, not measured by this run)")
+print()
+print("- **check vs the echo floor** (latency, 16-conn and pipelined rates): every `check`")
+print("  runs the OS probe the product promises, four bind tests (TCP/UDP × IPv4/IPv6, each")
+print("  socket + setsockopt + bind + close: ~14 system calls, ~10 µs here). The floor does")
+print("  none. Inherent to `check`; health, which shares every other step, meets its goals.")
+print("- **durable rate with 16 clients**: group commit works (64 clients reach ~30×), but")
+print("  batches alternate small/large: while the replies of batch k are flushed, the first")
+print("  clients' next requests already arrive and form a small batch k+1 whose synced")
+print("  commit the others then wait out, so most requests wait ~2 commits (4-client p50 ≈")
+print("  2× the 1-client p50). A fix (waiting a few µs for the connections of the previous")
+print("  batch before committing) changes the group-commit policy and is left to the owner.")
+print("- **portctl vs the static floor**: of ~3.1 M instructions per `portctl check`")
+print("  (callgrind), ~58% are the dynamic loader relocating libstdc++ and libfmt (a dynamic")
+print("  no-op with the same libraries takes ~0.6 ms more than `noop_static`), ~28% build")
+print("  the CLI11 parser for all 14 subcommands, ~4% is the check itself. Debian ships no")
+print("  static libfmt, so a static portctl needs fmt header-only in the client build, and")
+print("  only the invoked subcommand should be set up; both are portctl build/CLI changes.")
+print()
+
+# --- commands --------------------------------------------------------------------------
+print("## Exact commands")
+print()
+print("`$BUILD` is the release build tree (`meson setup $BUILD -Dbench=true")
+print("--buildtype=release -Dtests=disabled -Dman-pages=disabled`), `$WORK` the private")
+print("temporary directory. Each key below is run once per repetition.")
+print()
+print("```")
+with open(os.path.join(RES, "commands.tsv")) as f:
+    for line in f:
+        k, _, c = line.rstrip("\n").partition("\t")
+        print(f"{k}: {c}")
+print("```")

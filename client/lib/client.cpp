@@ -1,0 +1,385 @@
+#include <typeinfo>
+
+#include <fmt/format.h>
+
+#include "lib/autostart.hpp"
+#include "lib/convert.hpp"
+#include "lib/transport.hpp"
+#include "paths/paths.hpp"
+#include "portd/client.hpp"
+#include "proto/codec.hpp"
+
+namespace portd::client {
+namespace {
+
+using detail::Clock;
+
+// --- reading reply fields; a wrong type is a bad_response -----------------
+
+[[noreturn]] void bad_field(std::string_view field, std::string_view want) {
+  throw Error(ErrorCode::bad_response,
+              fmt::format("failed to read portd's reply: field '{}' is not {}", field, want));
+}
+
+const msgpack::object* field(const proto::Response& r, std::string_view key) {
+  const auto* o = r.find(key);
+  return (o && o->type == msgpack::type::NIL) ? nullptr : o;
+}
+
+const msgpack::object* field(const msgpack::object& map, std::string_view key) {
+  const auto* o = proto::map_find(map, key);
+  return (o && o->type == msgpack::type::NIL) ? nullptr : o;
+}
+
+std::uint64_t as_uint(const msgpack::object* o, std::string_view name) {
+  if (!o) return 0;
+  if (o->type == msgpack::type::POSITIVE_INTEGER) return o->via.u64;
+  bad_field(name, "an unsigned integer");
+}
+
+double as_double(const msgpack::object* o, std::string_view name) {
+  if (!o) return 0;
+  switch (o->type) {
+    case msgpack::type::POSITIVE_INTEGER:
+      return static_cast<double>(o->via.u64);
+    case msgpack::type::NEGATIVE_INTEGER:
+      return static_cast<double>(o->via.i64);
+    case msgpack::type::FLOAT32:
+    case msgpack::type::FLOAT64:
+      return o->via.f64;
+    default:
+      bad_field(name, "a number");
+  }
+}
+
+bool as_bool(const msgpack::object* o, std::string_view name) {
+  if (!o) return false;
+  if (o->type == msgpack::type::BOOLEAN) return o->via.boolean;
+  bad_field(name, "a boolean");
+}
+
+std::string as_string(const msgpack::object* o, std::string_view name) {
+  if (!o) return {};
+  if (o->type == msgpack::type::STR) return std::string(o->via.str.ptr, o->via.str.size);
+  bad_field(name, "a string");
+}
+
+std::uint16_t as_port(const msgpack::object* o, std::string_view name) {
+  std::uint64_t v = as_uint(o, name);
+  if (v > 65535) bad_field(name, "a port");
+  return static_cast<std::uint16_t>(v);
+}
+
+Allocation as_allocation(const msgpack::object* o, std::string_view name) {
+  if (!o || o->type != msgpack::type::MAP) bad_field(name, "an allocation map");
+  return detail::to_public(proto::unpack_allocation(*o));
+}
+
+template <class F>
+void for_each_element(const msgpack::object* o, std::string_view name, F&& f) {
+  if (!o) return;
+  if (o->type != msgpack::type::ARRAY) bad_field(name, "an array");
+  for (std::uint32_t i = 0; i < o->via.array.size; ++i) f(o->via.array.ptr[i]);
+}
+
+std::vector<Allocation> as_allocations(const msgpack::object* o, std::string_view name) {
+  std::vector<Allocation> out;
+  if (o && o->type == msgpack::type::ARRAY) out.reserve(o->via.array.size);
+  for_each_element(o, name,
+                   [&](const msgpack::object& e) { out.push_back(as_allocation(&e, name)); });
+  return out;
+}
+
+std::filesystem::path resolve_socket(const Options& options) {
+  std::filesystem::path p = options.socket_path;
+  if (p.empty()) {
+    try {
+      p = default_socket_path();
+    } catch (const portd::Error& e) {
+      throw detail::to_client_error(e);
+    }
+  }
+  // Absolute, so that an autostarted daemon (which runs in /) binds the same path.
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(p, ec);
+  return ec ? p : abs.lexically_normal();
+}
+
+}  // namespace
+
+// Hidden: Impl's members would otherwise inherit Client's default visibility.
+struct __attribute__((visibility("hidden"))) Client::Impl {
+  Options options;
+  std::filesystem::path socket;
+  std::optional<detail::Connection> conn;
+  std::uint64_t next_id = 1;
+
+  explicit Impl(Options o) : options(std::move(o)), socket(resolve_socket(options)) {}
+
+  detail::Connection& connection() {
+    if (!conn) conn.emplace(detail::connect_daemon(socket, options), socket);
+    return *conn;
+  }
+
+  // Sends `request` and hands the successful reply to `convert`. Retries
+  // once on a fresh connection when the daemon closed the connection before
+  // replying, if the request is `idempotent` or was not sent at all.
+  template <class F>
+  auto call(proto::Request& request, bool idempotent, F&& convert) {
+    for (int attempt = 0;; ++attempt) {
+      detail::Connection& c = connection();
+      request.id = next_id++;
+      std::string frame;
+      proto::encode_request(frame, request);
+      try {
+        const auto deadline = Clock::now() + options.request_timeout;
+        c.send_all(frame, deadline);
+        std::string_view payload = c.read_frame(&deadline);
+        proto::Response response = proto::decode_response(payload);
+        if (response.id != request.id) {
+          conn.reset();
+          throw Error(ErrorCode::bad_response,
+                      fmt::format("failed to read portd's reply: id {} answers request {}",
+                                  response.id, request.id));
+        }
+        if (!response.ok) {
+          if (!response.error)
+            throw Error(ErrorCode::bad_response, "portd failed without an error");
+          // The daemon closes the connection after an oversized frame.
+          if (response.error->code() == portd::ErrorCode::frame_too_large) conn.reset();
+          throw detail::to_client_error(*response.error);
+        }
+        return convert(response);
+      } catch (const detail::ConnectionLost& lost) {
+        conn.reset();
+        if (attempt > 0 || !(idempotent || lost.nothing_sent())) {
+          throw Error(ErrorCode::unavailable, lost.what());
+        }
+      } catch (const Error& e) {
+        // After a timeout or a garbled reply the stream position is unknown.
+        if (e.code() == ErrorCode::unavailable || e.code() == ErrorCode::bad_response) conn.reset();
+        throw;
+      } catch (const portd::Error& e) {
+        conn.reset();
+        // The codec rejected the reply (or the request: a name too long to encode).
+        throw Error(ErrorCode::bad_response,
+                    fmt::format("failed to read portd's reply: {}", e.what()));
+      } catch (const std::bad_cast& e) {
+        conn.reset();
+        throw Error(ErrorCode::bad_response,
+                    fmt::format("failed to read portd's reply: {}", e.what()));
+      }
+    }
+  }
+
+  static proto::Request make(proto::Op op) {
+    proto::Request r;
+    r.op = op;
+    return r;
+  }
+};
+
+Client::Client(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+Client::~Client() = default;
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&&) noexcept = default;
+
+const std::filesystem::path& Client::socket_path() const noexcept {
+  return impl_->socket;
+}
+
+HelloResult Client::hello() {
+  auto req = Impl::make(proto::Op::hello);
+  return impl_->call(req, true, [](const proto::Response& r) {
+    HelloResult out;
+    out.server = as_string(field(r, "server"), "server");
+    out.version = as_string(field(r, "version"), "version");
+    out.protocol = static_cast<std::uint32_t>(as_uint(field(r, "protocol"), "protocol"));
+    out.max_frame = as_uint(field(r, "max_frame"), "max_frame");
+    out.pid = static_cast<std::uint32_t>(as_uint(field(r, "pid"), "pid"));
+    return out;
+  });
+}
+
+HealthResult Client::health() {
+  auto req = Impl::make(proto::Op::health);
+  return impl_->call(req, true, [](const proto::Response& r) {
+    HealthResult out;
+    out.status = as_string(field(r, "status"), "status");
+    out.version = as_string(field(r, "version"), "version");
+    out.pid = static_cast<std::uint32_t>(as_uint(field(r, "pid"), "pid"));
+    out.uptime_seconds = as_uint(field(r, "uptime_seconds"), "uptime_seconds");
+    out.allocations = as_uint(field(r, "allocations"), "allocations");
+    out.connections = as_uint(field(r, "connections"), "connections");
+    return out;
+  });
+}
+
+AllocateResult Client::allocate(const AllocateRequest& a) {
+  auto req = Impl::make(proto::Op::allocate);
+  req.key = {a.app, a.instance, a.service};
+  req.port = a.port;
+  req.pool = a.pool;
+  req.description = a.description;
+  req.worktree = a.worktree;
+  req.pid = a.pid;
+  req.ttl_seconds = a.ttl_seconds;
+  req.replace = a.replace;
+  req.force = a.force;
+  // Idempotent on its key: a retry after a lost reply returns the same port.
+  return impl_->call(req, true, [](const proto::Response& r) {
+    AllocateResult out;
+    out.allocation = as_allocation(field(r, "allocation"), "allocation");
+    out.created = as_bool(field(r, "created"), "created");
+    return out;
+  });
+}
+
+namespace {
+ReleaseResult read_release(const proto::Response& r) {
+  ReleaseResult out;
+  out.released = as_uint(field(r, "released"), "released");
+  out.allocations = as_allocations(field(r, "allocations"), "allocations");
+  return out;
+}
+}  // namespace
+
+ReleaseResult Client::release(std::uint64_t id) {
+  auto req = Impl::make(proto::Op::release);
+  req.filter.id = id;
+  return impl_->call(req, false, read_release);
+}
+
+ReleaseResult Client::release(const Filter& filter) {
+  if (filter.empty()) {
+    throw Error(ErrorCode::invalid_request,
+                "failed to release allocations: give at least one filter field");
+  }
+  auto req = Impl::make(proto::Op::release);
+  req.filter = detail::to_model(filter);
+  return impl_->call(req, false, read_release);
+}
+
+std::vector<Allocation> Client::list(const Filter& filter) {
+  auto req = Impl::make(proto::Op::list);
+  req.filter = detail::to_model(filter);
+  return impl_->call(req, true, [](const proto::Response& r) {
+    return as_allocations(field(r, "allocations"), "allocations");
+  });
+}
+
+CheckResult Client::check(std::uint16_t port) {
+  auto req = Impl::make(proto::Op::check);
+  req.port = port;
+  return impl_->call(req, true, [](const proto::Response& r) {
+    CheckResult out;
+    out.port = as_port(field(r, "port"), "port");
+    out.available = as_bool(field(r, "available"), "available");
+    if (const auto* h = field(r, "holder")) out.holder = as_allocation(h, "holder");
+    out.reserved = as_bool(field(r, "reserved"), "reserved");
+    out.in_use = as_bool(field(r, "in_use"), "in_use");
+    out.pid = static_cast<std::uint32_t>(as_uint(field(r, "pid"), "pid"));
+    out.command = as_string(field(r, "command"), "command");
+    return out;
+  });
+}
+
+StatsResult Client::stats() {
+  auto req = Impl::make(proto::Op::stats);
+  return impl_->call(req, true, [](const proto::Response& r) {
+    StatsResult out;
+    out.allocations = as_uint(field(r, "allocations"), "allocations");
+    for_each_element(field(r, "pools"), "pools", [&](const msgpack::object& p) {
+      PoolStats s;
+      s.name = as_string(field(p, "name"), "pools.name");
+      s.start = as_port(field(p, "start"), "pools.start");
+      s.end = as_port(field(p, "end"), "pools.end");
+      s.size = as_uint(field(p, "size"), "pools.size");
+      s.allocated = as_uint(field(p, "allocated"), "pools.allocated");
+      s.free = as_uint(field(p, "free"), "pools.free");
+      s.percent = as_double(field(p, "percent"), "pools.percent");
+      s.warning = as_bool(field(p, "warning"), "pools.warning");
+      out.pools.push_back(std::move(s));
+    });
+    return out;
+  });
+}
+
+GcResult Client::gc(bool dry_run) {
+  auto req = Impl::make(proto::Op::gc);
+  req.dry_run = dry_run;
+  return impl_->call(req, dry_run, [](const proto::Response& r) {
+    GcResult out;
+    out.dry_run = as_bool(field(r, "dry_run"), "dry_run");
+    for_each_element(field(r, "removed"), "removed", [&](const msgpack::object& e) {
+      GcEntry g;
+      g.allocation = as_allocation(field(e, "allocation"), "removed.allocation");
+      g.reason = as_string(field(e, "reason"), "removed.reason");
+      out.removed.push_back(std::move(g));
+    });
+    return out;
+  });
+}
+
+ExportResult Client::export_allocations() {
+  auto req = Impl::make(proto::Op::export_);
+  return impl_->call(req, true, [](const proto::Response& r) {
+    ExportResult out;
+    out.version = static_cast<std::uint32_t>(as_uint(field(r, "version"), "version"));
+    out.exported_at = as_string(field(r, "exported_at"), "exported_at");
+    out.allocations = as_allocations(field(r, "allocations"), "allocations");
+    return out;
+  });
+}
+
+std::uint64_t Client::import_allocations(const std::vector<Allocation>& allocations, bool replace) {
+  auto req = Impl::make(proto::Op::import);
+  req.records.reserve(allocations.size());
+  for (const auto& a : allocations) req.records.push_back(detail::to_model(a));
+  req.replace = replace;
+  return impl_->call(req, false, [](const proto::Response& r) {
+    return as_uint(field(r, "imported"), "imported");
+  });
+}
+
+void Client::watch(const std::function<bool(const WatchEvent&)>& on_event) {
+  // A watch stream occupies its connection, so it gets its own.
+  detail::Connection c(detail::connect_daemon(impl_->socket, impl_->options), impl_->socket);
+  auto req = Impl::make(proto::Op::watch);
+  req.id = impl_->next_id++;
+  std::string frame;
+  proto::encode_request(frame, req);
+  try {
+    auto deadline = Clock::now() + impl_->options.request_timeout;
+    c.send_all(frame, deadline);
+    bool first = true;
+    for (;;) {
+      std::string_view payload = c.read_frame(first ? &deadline : nullptr);
+      proto::Response r = proto::decode_response(payload);
+      if (r.id != req.id) {
+        throw Error(
+            ErrorCode::bad_response,
+            fmt::format("failed to read portd's reply: id {} answers request {}", r.id, req.id));
+      }
+      if (!r.ok) {
+        if (!r.error) throw Error(ErrorCode::bad_response, "portd failed without an error");
+        throw detail::to_client_error(*r.error);
+      }
+      if (first) {
+        first = false;
+        continue;  // {"watching": true}
+      }
+      WatchEvent ev;
+      ev.event = as_string(field(r, "event"), "event");
+      ev.allocation = as_allocation(field(r, "allocation"), "allocation");
+      if (!on_event(ev)) return;
+    }
+  } catch (const detail::ConnectionLost&) {
+    throw Error(ErrorCode::unavailable,
+                fmt::format("portd closed the watch stream on '{}'", impl_->socket.string()));
+  } catch (const portd::Error& e) {
+    throw Error(ErrorCode::bad_response, fmt::format("failed to read portd's reply: {}", e.what()));
+  }
+}
+
+}  // namespace portd::client

@@ -1,0 +1,56 @@
+#include "lib/convert.hpp"
+
+namespace portd::client::detail {
+
+Allocation to_public(const portd::Allocation& a) {
+  Allocation out;
+  out.id = a.id;
+  out.app = a.app;
+  out.instance = a.instance;
+  out.service = a.service;
+  out.port = a.port;
+  out.pool = a.pool;
+  out.description = a.description;
+  out.worktree = a.worktree;
+  out.pid = a.pid;
+  out.allocated_by = a.allocated_by;
+  out.created_at = a.created_at;
+  out.expires_at = a.expires_at;
+  return out;
+}
+
+portd::Allocation to_model(const Allocation& a) {
+  portd::Allocation out;
+  out.id = a.id;
+  out.app = a.app;
+  out.instance = a.instance;
+  out.service = a.service;
+  out.port = a.port;
+  out.pool = a.pool;
+  out.description = a.description;
+  out.worktree = a.worktree;
+  out.pid = a.pid;
+  out.allocated_by = a.allocated_by;
+  out.created_at = a.created_at;
+  out.expires_at = a.expires_at;
+  return out;
+}
+
+portd::Filter to_model(const Filter& f) {
+  portd::Filter out;
+  out.id = f.id;
+  out.app = f.app;
+  out.instance = f.instance;
+  out.service = f.service;
+  out.port = f.port;
+  return out;
+}
+
+Error to_client_error(const portd::Error& e) {
+  Error out(std::string(portd::to_string(e.code())), e.what());
+  if (e.holder()) out.with_holder(to_public(*e.holder()));
+  if (e.owner()) out.with_owner(e.owner()->pid, e.owner()->command);
+  return out;
+}
+
+}  // namespace portd::client::detail

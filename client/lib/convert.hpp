@@ -1,0 +1,21 @@
+// Conversions between the core model (src/model) and the public client types,
+// which must not expose anything from src/ (the public header stands alone).
+#pragma once
+
+#include "model/allocation.hpp"
+#include "model/error.hpp"
+#include "portd/client.hpp"
+
+namespace portd::client::detail {
+
+/// Core allocation -> public allocation.
+Allocation to_public(const portd::Allocation& a);
+/// Public allocation -> core allocation (for import).
+portd::Allocation to_model(const Allocation& a);
+/// Public filter -> core filter.
+portd::Filter to_model(const Filter& f);
+/// A core error (from the codec, the daemon's reply or paths) as a client
+/// Error with the same code, message, holder and owner.
+Error to_client_error(const portd::Error& e);
+
+}  // namespace portd::client::detail

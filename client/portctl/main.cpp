@@ -1,0 +1,87 @@
+// portctl: the command-line client of portd. See portctl(1).
+//
+// Exit status: 0 success (check: port available), 1 failure (check: port
+// taken; daemon errors; unreachable daemon), 2 usage errors, including a
+// command that needs --app/--instance run outside a git repository.
+#include <cstdio>
+#include <vector>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include "config.h"
+#include "portctl/commands.hpp"
+#include "portctl/context.hpp"
+#include "portctl/output.hpp"
+
+namespace {
+
+int run(int argc, char** argv) {
+  portctl::Context ctx;
+  CLI::App app{"portctl - ask portd, the per-user port registry, for TCP ports", "portctl"};
+  app.require_subcommand(1);
+  // Global flags are accepted after the subcommand too (`portctl list --json`).
+  app.fallthrough();
+  app.set_version_flag("--version", "portctl " PORTD_VERSION);
+  app.add_option("--socket", ctx.flags.socket,
+                 "Daemon socket (default: $PORTD_SOCKET, else $XDG_RUNTIME_DIR/portd/portd.sock)");
+  app.add_flag("--no-autostart", ctx.flags.no_autostart,
+               "Do not start portd when it is not running (also PORTD_NO_AUTOSTART=1)");
+  app.add_flag("--json", ctx.flags.json, "Machine-readable JSON output");
+  app.add_flag("--no-color", ctx.flags.no_color, "No ANSI colours (also NO_COLOR)");
+  app.footer("See portctl(1) for worktree detection, JSON schema and examples.");
+
+  std::vector<CLI::App*> subcommands;
+  std::vector<portctl::Runner> runners;
+  subcommands.reserve(portctl::kCommands.size());
+  runners.reserve(portctl::kCommands.size());
+  for (const auto& spec : portctl::kCommands) {
+    CLI::App* sub = app.add_subcommand(std::string(spec.name), std::string(spec.help));
+    runners.push_back(spec.setup(*sub));
+    subcommands.push_back(sub);
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11's own exit codes are >= 100; help and --version are "errors" with code 0.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+
+  try {
+    for (std::size_t i = 0; i < subcommands.size(); ++i) {
+      if (subcommands[i]->parsed()) return runners[i](ctx);
+    }
+    return 2;  // unreachable: require_subcommand(1)
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  } catch (const portctl::UsageError& e) {
+    std::fflush(stdout);
+    fmt::print(stderr, "portctl: {}\n", e.what());
+    return 2;
+  } catch (const portd::client::Error& e) {
+    std::fflush(stdout);
+    fmt::print(stderr, "portctl: {}\n", portctl::describe(e));
+    return 1;
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    fmt::print(stderr, "portctl: {}\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    // Only reached if setting up the command line itself fails (out of memory).
+    std::fputs("portctl: ", stderr);
+    std::fputs(e.what(), stderr);
+    std::fputs("\n", stderr);
+  } catch (...) {
+    std::fputs("portctl: unknown error\n", stderr);
+  }
+  return 1;
+}

@@ -1,0 +1,172 @@
+"""Shared fixture for the portctl integration tests (stdlib only).
+
+Every test gets fresh XDG_RUNTIME_DIR / XDG_STATE_HOME / XDG_CONFIG_HOME and
+HOME directories, so the daemon that portctl autostarts (PORTD_BIN) is private
+to the test; tearDown kills it. Environment: PORTCTL (the portctl binary) and
+PORTD_BIN (the daemon binary).
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+PORTCTL = os.environ.get("PORTCTL", "portctl")
+PORTD_BIN = os.environ.get("PORTD_BIN", "portd")
+
+ALLOCATED_RE = re.compile(
+    r"^allocated port (\d+) \(id=(\d+)\) for ([^/\s]+)/([^/\s]+)/([^/\s]+)$")
+
+
+def daemon_pids(socket_path):
+    """pids of portd processes (running PORTD_BIN) that serve socket_path."""
+    pids = []
+    binary = os.path.realpath(PORTD_BIN)
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            exe = os.path.realpath(f"/proc/{entry}/exe")
+        except OSError:
+            continue
+        if not argv or not argv[0]:
+            continue
+        if exe != binary and os.path.realpath(argv[0].decode(errors="replace")) != binary:
+            continue
+        if socket_path.encode() in argv:
+            # A zombie has no cmdline, so anything here is alive.
+            pids.append(int(entry))
+    return pids
+
+
+def port_is_free(port):
+    """True when nothing on this machine has TCP `port` bound (IPv4 wildcard)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("0.0.0.0", port))
+            return True
+        except OSError:
+            return False
+
+
+class PortctlTestCase(unittest.TestCase):
+    """Base class: private directories, a portctl runner, daemon cleanup."""
+
+    def setUp(self):
+        self.tmp = os.path.realpath(tempfile.mkdtemp(prefix="portctl-it-"))
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("XDG_", "PORTD_", "PORTCTL_", "GIT_"))}
+        for name in ("run", "state", "config", "home"):
+            os.makedirs(os.path.join(self.tmp, name), mode=0o700)
+        env.update({
+            "XDG_RUNTIME_DIR": os.path.join(self.tmp, "run"),
+            "XDG_STATE_HOME": os.path.join(self.tmp, "state"),
+            "XDG_CONFIG_HOME": os.path.join(self.tmp, "config"),
+            "HOME": os.path.join(self.tmp, "home"),
+            "PORTD_BIN": PORTD_BIN,
+            "NO_COLOR": "1",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid",
+        })
+        self.env = env
+        self.socket = os.path.join(self.tmp, "run", "portd", "portd.sock")
+        self.log = os.path.join(self.tmp, "state", "portd", "portd.log")
+        self.addCleanup(self.kill_daemons)
+
+    # --- running things -------------------------------------------------
+
+    def portctl(self, *args, cwd=None, env=None, input=None, timeout=60):
+        """Runs portctl; returns CompletedProcess with text stdout/stderr."""
+        full_env = dict(self.env)
+        if env:
+            full_env.update(env)
+        return subprocess.run([PORTCTL, *args], cwd=cwd or self.tmp, env=full_env,
+                              input=input, capture_output=True, text=True, timeout=timeout)
+
+    def ok(self, *args, **kw):
+        """Runs portctl, asserts exit status 0, returns stdout."""
+        r = self.portctl(*args, **kw)
+        self.assertEqual(r.returncode, 0,
+                         f"portctl {' '.join(args)} failed: {r.stdout}{r.stderr}{self.log_tail()}")
+        return r.stdout
+
+    def allocate(self, *args, cwd=None):
+        """portctl allocate ...; returns (port, id, app, instance, service)."""
+        out = self.ok("allocate", *args, cwd=cwd).strip()
+        m = ALLOCATED_RE.match(out)
+        self.assertIsNotNone(m, f"unexpected allocate output: {out!r}")
+        return int(m.group(1)), int(m.group(2)), m.group(3), m.group(4), m.group(5)
+
+    def list_json(self, *args, cwd=None):
+        return json.loads(self.ok("list", "--json", *args, cwd=cwd))
+
+    def git(self, *args, cwd):
+        subprocess.run(["git", *args], cwd=cwd, env=self.env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def make_repo(self, name, branch="main"):
+        """A git repository with one commit at <tmp>/src/<name>."""
+        path = os.path.join(self.tmp, "src", name)
+        os.makedirs(path)
+        self.git("init", "-q", "-b", branch, cwd=path)
+        with open(os.path.join(path, "README"), "w") as f:
+            f.write("x\n")
+        self.git("add", "README", cwd=path)
+        self.git("commit", "-q", "-m", "init", cwd=path)
+        return path
+
+    def add_worktree(self, repo, name):
+        path = os.path.join(os.path.dirname(repo), name)
+        self.git("worktree", "add", "-q", "-b", name, path, cwd=repo)
+        return path
+
+    # --- daemon handling ------------------------------------------------
+
+    def log_tail(self):
+        try:
+            with open(self.log, errors="replace") as f:
+                return "\n--- portd.log ---\n" + "".join(f.readlines()[-20:])
+        except OSError:
+            return ""
+
+    def kill_daemons(self):
+        pids = set(daemon_pids(self.socket))
+        r = subprocess.run([PORTCTL, "--no-autostart", "health", "--json"], env=self.env,
+                           capture_output=True, text=True, timeout=30)
+        if r.returncode == 0:
+            try:
+                pids.add(int(json.loads(r.stdout)["pid"]))
+            except (ValueError, KeyError):
+                pass
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 5
+        while pids and time.monotonic() < deadline:
+            pids = {p for p in pids if os.path.exists(f"/proc/{p}") and not _is_zombie(p)}
+            time.sleep(0.02)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _is_zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
