@@ -16,19 +16,7 @@ struct EnvOptions {
 };
 
 int run(Context& ctx, const EnvOptions& o) {
-  std::string app = ctx.app(o.app);
-  std::string instance = ctx.instance(o.instance);
-  portd::client::Filter f;
-  f.app = app;
-  f.instance = instance;
-  auto list = ctx.client().list(f);
-  if (list.empty()) {
-    throw portd::client::Error(
-        portd::client::ErrorCode::not_found,
-        fmt::format("no allocations for {}/{} (allocate one with 'portctl allocate --service "
-                    "NAME')",
-                    app, instance));
-  }
+  auto list = ctx.instance_allocations(o.app, o.instance, true);
   auto vars = port_variables(list);
   if (ctx.flags.json && o.write.empty()) {
     Json j = Json::object();

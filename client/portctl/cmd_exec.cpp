@@ -23,28 +23,16 @@ struct ExecOptions {
 };
 
 int run(Context& ctx, const ExecOptions& o) {
-  std::string app = ctx.app(o.app);
-  std::string instance = ctx.instance(o.instance);
-  portd::client::Filter f;
-  f.app = app;
-  f.instance = instance;
-  auto list = ctx.client().list(f);
-  if (list.empty()) {
-    throw portd::client::Error(
-        portd::client::ErrorCode::not_found,
-        fmt::format("no allocations for {}/{} (allocate one with 'portctl allocate --service "
-                    "NAME')",
-                    app, instance));
-  }
+  auto list = ctx.instance_allocations(o.app, o.instance, true);
   const portd::client::Allocation* primary = nullptr;
   if (!o.service.empty()) {
     for (const auto& a : list) {
       if (a.service == o.service) primary = &a;
     }
     if (primary == nullptr) {
-      throw portd::client::Error(
-          portd::client::ErrorCode::not_found,
-          fmt::format("no allocation for {}/{}/{}", app, instance, o.service));
+      throw portd::client::Error(portd::client::ErrorCode::not_found,
+                                 fmt::format("no allocation for {}/{}/{}", list.front().app,
+                                             list.front().instance, o.service));
     }
   } else if (list.size() == 1) {
     primary = &list.front();

@@ -17,11 +17,8 @@ struct StatusOptions {
 int run(Context& ctx, const StatusOptions& o) {
   std::string app = ctx.app(o.app);
   std::string instance = ctx.instance(o.instance);
-  portd::client::Filter f;
-  f.app = app;
-  f.instance = instance;
+  auto list = ctx.instance_allocations(app, instance, false);
   auto& client = ctx.client();
-  auto list = client.list(f);
 
   std::vector<portd::client::CheckResult> checks;
   checks.reserve(list.size());

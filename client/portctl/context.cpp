@@ -4,6 +4,8 @@
 
 #include <cstdlib>
 
+#include <fmt/format.h>
+
 namespace portctl {
 namespace {
 
@@ -75,6 +77,22 @@ Identity Context::identity(const std::string& app_flag, const std::string& insta
   bool instance_detected = instance_flag.empty() && !env("PORTCTL_INSTANCE");
   if (instance_detected && worktree()) id.worktree = worktree()->top.string();
   return id;
+}
+
+std::vector<portd::client::Allocation> Context::instance_allocations(
+    const std::string& app_flag, const std::string& instance_flag, bool require_some) {
+  portd::client::Filter f;
+  f.app = app(app_flag);
+  f.instance = instance(instance_flag);
+  auto list = client().list(f);
+  if (list.empty() && require_some) {
+    throw portd::client::Error(
+        portd::client::ErrorCode::not_found,
+        fmt::format("no allocations for {}/{} (allocate one with 'portctl allocate --service "
+                    "NAME')",
+                    *f.app, *f.instance));
+  }
+  return list;
 }
 
 }  // namespace portctl

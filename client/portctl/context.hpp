@@ -56,6 +56,12 @@ class Context {
   std::optional<std::string> maybe_instance(const std::string& flag);
   /// app + instance, plus the worktree path when the instance was detected.
   Identity identity(const std::string& app_flag, const std::string& instance_flag);
+  /// The allocations of one app/instance (env, exec, status). With
+  /// `require_some`, an empty result throws Error(not_found) telling the
+  /// user to allocate first.
+  std::vector<portd::client::Allocation> instance_allocations(const std::string& app_flag,
+                                                              const std::string& instance_flag,
+                                                              bool require_some);
 
  private:
   const std::optional<portd::client::Worktree>& worktree();
