@@ -15,6 +15,7 @@ namespace {
 
 // Read buffer growth step; large enough that a pipelined burst needs few reads.
 constexpr std::size_t kReadChunk = 64 * 1024;
+static_assert(kReadChunk >= Connection::kFirstReadChunk);
 // Requests one connection may have queued before it is read no further.
 constexpr std::size_t kMaxQueuedRequests = 256;
 
@@ -89,7 +90,7 @@ void Connection::stop_reading() {
 void Connection::on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
   auto* c = static_cast<Connection*>(h->data);
   try {
-    std::span<char> space = c->decoder_.prepare(kReadChunk);
+    std::span<char> space = c->decoder_.prepare(c->read_chunk_);
     *buf = uv_buf_init(space.data(), static_cast<unsigned>(space.size()));
   } catch (const std::bad_alloc&) {
     // libuv reports an empty buffer to on_read as UV_ENOBUFS, which closes
@@ -130,6 +131,9 @@ void Connection::read(ssize_t nread) {
   }
   decoder_.commit(static_cast<std::size_t>(nread));
   last_activity_ms = uv_now(server_->loop());
+  // A read that filled its buffer means a client with more to send: give
+  // it the large buffer from now on.
+  if (static_cast<std::size_t>(nread) >= read_chunk_) read_chunk_ = kReadChunk;
   decode_frames();
 }
 

@@ -23,15 +23,24 @@ if [ ! -f "$asan/build.ninja" ]; then
 fi
 ninja -C "$asan" -j"$jobs"
 
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1}
+# A small quarantine: ASan's default 256 MiB of freed-but-held memory shows
+# up in portd's RSS and fails the tests that bound it (integration.limits,
+# T09), while 16 MiB still catches use-after-free of recent allocations.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:quarantine_size_mb=16:strict_string_checks=1:detect_stack_use_after_return=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 echo "== ASan+UBSan: unit and integration suites"
-meson test -C "$asan" --no-rebuild --print-errorlogs --num-processes "$jobs" \
+# Limits.AClientThatNeverReads... bounds portd's RSS growth at 128 MiB; with
+# ASan's shadow memory and redzones the same throttled run grows ~300 MiB,
+# so that bound means nothing here. It runs in the plain suite; every other
+# test of both suites runs under the sanitizers.
+GTEST_FILTER='-Limits.AClientThatNeverReadsIsThrottledAndOthersAreStillServed' \
+  meson test -C "$asan" --no-rebuild --print-errorlogs --num-processes "$jobs" \
   --suite unit --suite integration
 
 echo "== ASan+UBSan: T09 hostile corpus, T12 hung-up clients"
-meson test -C "$asan" --no-rebuild --print-errorlogs --verbose reliability.hostile_input \
+# PORTD_SANITIZED: the tests skip their RSS bounds (ASan's shadow memory).
+PORTD_SANITIZED=1 meson test -C "$asan" --no-rebuild --print-errorlogs --verbose reliability.hostile_input \
   --test-args='--gtest_filter=*T09*:*T12*'
 
 echo "== valgrind memcheck: T09 hostile corpus"

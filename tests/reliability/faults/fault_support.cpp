@@ -86,6 +86,20 @@ pid_t daemon_pid_from_lock(const Layout& layout) {
   return static_cast<pid_t>(pid);
 }
 
+Reaper::~Reaper() {
+  if (pid_ <= 0 || !alive(pid_)) return;
+  // While the wrapper is unreaped its child's pid cannot have been reused.
+  if (inner > 0) ::kill(inner, SIGKILL);
+  kill_and_reap(pid_);
+}
+
+pid_t first_child(pid_t pid) {
+  std::ifstream in(fmt::format("/proc/{}/task/{}/children", pid, pid));
+  long child = -1;
+  if (!(in >> child)) return -1;
+  return static_cast<pid_t>(child);
+}
+
 int wait_exit(pid_t pid, std::chrono::milliseconds timeout) {
   return wait_pid(pid, timeout);
 }
@@ -100,7 +114,7 @@ bool alive(pid_t pid) {
   siginfo_t info{};
   // WNOWAIT: look without reaping, so a later wait_exit still gets the status.
   if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
-    return ::kill(pid, 0) == 0;  // not our child
+    return false;  // already reaped (or not ours): its pid may belong to someone else now
   }
   return info.si_pid == 0;
 }

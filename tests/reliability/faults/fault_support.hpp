@@ -52,12 +52,31 @@ pid_t start_daemon(const Layout& layout, const Launch& launch = {});
 /// wrapper), or -1.
 pid_t daemon_pid_from_lock(const Layout& layout);
 
+/// The first child of `pid` (/proc/PID/task/PID/children), or -1: the
+/// daemon under a wrapper that forks (strace).
+pid_t first_child(pid_t pid);
+
 /// Exit status of `pid` (WEXITSTATUS, or 128+signal), -1 on timeout.
 int wait_exit(pid_t pid, std::chrono::milliseconds timeout);
 /// SIGKILL and reap, if still running.
 void kill_and_reap(pid_t pid);
 /// True if `pid` has not exited (without reaping it).
 bool alive(pid_t pid);
+
+/// Kills and reaps a daemon the test started if it still runs at scope exit
+/// (an ASSERT that returns early must not leave an orphan behind). For a
+/// wrapper such as strace, `inner()` names the real daemon to kill as well.
+class Reaper {
+ public:
+  explicit Reaper(pid_t pid) : pid_(pid) {}
+  ~Reaper();
+  Reaper(const Reaper&) = delete;
+  Reaper& operator=(const Reaper&) = delete;
+  pid_t inner = -1;
+
+ private:
+  pid_t pid_;
+};
 
 /// Runs argv to completion; returns the exit status (128+signal) and puts
 /// stdout+stderr into `output` when given.

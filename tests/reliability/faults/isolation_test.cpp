@@ -106,6 +106,7 @@ TEST(Isolation, T14_OtherUsersCannotReachTheDaemonOrItsStore) {
   Launch launch;
   launch.prefix = as_user(kDaemonUid);
   pid_t pid = start_daemon(layout, launch);
+  Reaper reap_pid{pid};
   ASSERT_TRUE(wait_for_socket(layout.socket, 10s)) << read_log(layout);
   ASSERT_TRUE(wait_for_file(layout.state / "lock.mdb", 10s)) << read_log(layout);
 
@@ -229,6 +230,7 @@ TEST(Isolation, T15_SquattedTmpFallbackIsRefused) {
     launch.use_socket_option = false;
     launch.runtime_env = false;
     pid_t pid = start_daemon(layout, launch);
+    Reaper reap_pid{pid};
     int status = wait_exit(pid, 15s);
     if (status == -1) kill_and_reap(pid);
     std::string log = read_log(layout);
@@ -317,6 +319,7 @@ TEST(Isolation, T16_OverlongSocketPathIsRefusedNotTruncated) {
   launch.use_socket_option = false;
   launch.extra_args = {"--socket", socket.string()};
   pid_t pid = start_daemon(layout, launch);
+  Reaper reap_pid{pid};
   int status = wait_exit(pid, 10s);
   if (status == -1) kill_and_reap(pid);
   std::string log;
@@ -353,18 +356,21 @@ TEST(Isolation, T17_SecondInstanceExitsOneAndLeavesTheFirstAlone) {
   TempDir dir(true);
   Layout layout(dir.path());
   pid_t first = start_daemon(layout);
+  Reaper reap_first{first};
   ASSERT_TRUE(wait_for_socket(layout.socket, 10s));
   ASSERT_TRUE(RawClient(layout.socket).call(make_request(proto::Op::health)).ok);
   const ino_t inode = inode_of(layout.socket);
 
   // Same socket and state directory.
   pid_t second = start_daemon(layout);
+  Reaper reap_second{second};
   EXPECT_EQ(wait_exit(second, 10s), 1);
   // Another socket, same state directory: the state lock refuses it.
   Launch other;
   other.use_socket_option = false;
   other.extra_args = {"--socket", (layout.runtime / "other.sock").string()};
   pid_t third = start_daemon(layout, other);
+  Reaper reap_third{third};
   EXPECT_EQ(wait_exit(third, 10s), 1);
   EXPECT_FALSE(fs::exists(layout.runtime / "other.sock")) << "the refused daemon left its socket";
 
@@ -407,6 +413,7 @@ TEST(Isolation, T18_ClosedStdFdsNeverBecomeTheStore) {
     ::execve(args[0], args.data(), envp.data());
     ::_exit(127);
   }
+  Reaper reap_pid{pid};
   ASSERT_TRUE(wait_for_socket(layout.socket, 10s));
   ASSERT_TRUE(RawClient(layout.socket).call(make_request(proto::Op::health)).ok);
   int store_fd = -1;

@@ -92,6 +92,7 @@ TEST(StorageFaults, T04_DiskFullGivesStoreFullAndRecovers) {
                  << "); run as root";
   }
   pid_t pid = start_daemon(layout);
+  Reaper reap_pid{pid};
   ASSERT_TRUE(wait_up(layout, pid)) << fs::path(layout.log);
   // Leave the store a few hundred KiB: full after a few hundred commits.
   const fs::path filler = dir.path() / "state" / "filler";
@@ -194,6 +195,7 @@ TEST(StorageFaults, T05_MapFullGrowsThenStoreFull) {
   layout.write_config("freeze_hours = 0\n" + std::string(kBigPool) +
                       "[limits]\nmap_size_mib = 1\nmax_map_size_mib = 2\n");
   pid_t pid = start_daemon(layout);
+  Reaper reap_pid{pid};
   ASSERT_TRUE(wait_up(layout, pid)) << "portd did not start";
   // 2 MiB hold about 10,000 allocations: go well past that.
   const std::size_t total = long_tier() ? 40000 : 20000;
@@ -254,8 +256,10 @@ std::vector<std::string> run_injection(const Injection& inj, int& status_out,
       "-e",
       fmt::format("inject={}:error=EIO:when={}{}", inj.syscall, inj.n, inj.persistent ? "+" : "")};
   pid_t tracer = start_daemon(layout, launch);
+  Reaper reap_tracer{tracer};
   Ledger ledger;
   if (wait_up(layout, tracer)) {
+    reap_tracer.inner = first_child(tracer);
     std::unique_ptr<RawClient> c;
     for (std::size_t i = 0; i < 200; ++i) {
       const AllocationKey key = test_key("eio", "run", i);
@@ -277,6 +281,9 @@ std::vector<std::string> run_injection(const Injection& inj, int& status_out,
   }
   if (alive(tracer)) {
     pid_t real = daemon_pid_from_lock(layout);
+    // With the pid write into portd.lock failed (pwrite64:when=1), ask
+    // the kernel which process strace runs.
+    if (real <= 0) real = first_child(tracer);
     if (real > 0) ::kill(real, SIGTERM);
   }
   int status = wait_exit(tracer, 20s);
@@ -368,7 +375,8 @@ std::vector<std::string> run_fiu(const std::string& failpoint, double probabilit
   const fs::path ctrl = dir.path() / "fiu-ctrl";
   launch.prefix = {"/usr/bin/fiu-run", "-x", "-f", ctrl.string()};
   if (from_start) launch.prefix.insert(launch.prefix.end(), {"-c", enable});
-  pid_t pid = start_daemon(layout, launch);  // fiu-run execs portd: same pid
+  pid_t pid = start_daemon(layout, launch);
+  Reaper reap_pid{pid};  // fiu-run execs portd: same pid
   Ledger ledger;
   std::map<std::string, std::size_t> codes;
   bool up = wait_up(layout, pid);
