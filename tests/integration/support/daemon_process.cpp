@@ -160,11 +160,15 @@ void DaemonProcess::signal(int sig) {
   if (pid_ > 0) ::kill(pid_, sig);
 }
 
-std::string DaemonProcess::log() const {
-  std::ifstream in(log_file_);
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+std::string DaemonProcess::log() const {
+  return read_file(log_file_);
 }
 
 }  // namespace portd::testing

@@ -70,6 +70,9 @@ pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>
 /// Waits for `pid` up to `timeout`; returns exit status, 128+signal, or -1.
 int wait_pid(pid_t pid, std::chrono::milliseconds timeout);
 
+/// The whole contents of `path` ("" when it cannot be read).
+std::string read_file(const std::filesystem::path& path);
+
 /// True once something accepts connections at `socket` (polls up to `timeout`).
 bool wait_for_socket(const std::filesystem::path& socket, std::chrono::milliseconds timeout);
 

@@ -11,7 +11,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 #include "../../integration/support/daemon_process.hpp"
@@ -164,10 +163,7 @@ bool ActivatedDaemon::running() {
 }
 
 std::string ActivatedDaemon::log() const {
-  std::ifstream in(log_file_);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return testing::read_file(log_file_);
 }
 
 }  // namespace portd::reliability
