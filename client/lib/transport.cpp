@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -50,6 +51,9 @@ constexpr int kSendFlags = MSG_NOSIGNAL;
 #else
 constexpr int kSendFlags = 0;  // SO_NOSIGPIPE is set on the socket instead
 #endif
+
+// Past this, bigger reads save no measurable syscalls.
+constexpr std::size_t kMaxReadSize = std::size_t{64} * 1024;
 
 }  // namespace
 
@@ -167,10 +171,13 @@ std::string_view Connection::read_frame(const Clock::time_point* deadline) {
       throw Error(ErrorCode::bad_response, fmt::format("failed to read the reply from '{}': {}",
                                                        socket_.string(), e.what()));
     }
-    auto space = decoder_.prepare(std::size_t{64} * 1024);
+    auto space = decoder_.prepare(read_size_);
     ssize_t n = ::recv(fd_.get(), space.data(), space.size(), 0);
     if (n > 0) {
       decoder_.commit(static_cast<std::size_t>(n));
+      if (static_cast<std::size_t>(n) == space.size()) {
+        read_size_ = std::min(read_size_ * 2, kMaxReadSize);
+      }
       continue;
     }
     if (n == 0) {

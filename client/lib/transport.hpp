@@ -74,6 +74,11 @@ class Connection {
   UniqueFd fd_;
   std::filesystem::path socket_;
   proto::FrameDecoder decoder_;
+  // Bytes offered to each recv: small at first because the buffer is
+  // zero-filled as it grows and most replies are a few hundred bytes (a
+  // 64 KiB first read was 16 page faults per portctl run); doubled while
+  // reads fill it, so a large `list` still arrives in few reads.
+  std::size_t read_size_ = 4096;
 };
 
 }  // namespace portd::client::detail

@@ -4,6 +4,7 @@
 // taken; daemon errors; unreachable daemon), 2 usage errors, including a
 // command that needs --app/--instance run outside a git repository.
 #include <cstdio>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -15,6 +16,27 @@
 #include "portctl/output.hpp"
 
 namespace {
+
+// The subcommand named on the command line: the first argument that is not
+// a global option or the value of one. Null when there is none, when it is
+// not a command name (CLI11 then reports it, listing every command) or when
+// help or the version is asked for before it.
+const portctl::CommandSpec* find_command(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--socket") {
+      ++i;  // its value may look like a command name
+      continue;
+    }
+    if (arg == "--" || arg == "-h" || arg == "--help" || arg == "--version") return nullptr;
+    if (arg.starts_with('-')) continue;
+    for (const auto& spec : portctl::kCommands) {
+      if (spec.name == arg) return &spec;
+    }
+    return nullptr;
+  }
+  return nullptr;
+}
 
 int run(int argc, char** argv) {
   portctl::Context ctx;
@@ -31,11 +53,13 @@ int run(int argc, char** argv) {
   app.add_flag("--no-color", ctx.flags.no_color, "No ANSI colours (also NO_COLOR)");
   app.footer("See portctl(1) for worktree detection, JSON schema and examples.");
 
+  // Declaring all fourteen subcommands costs more than the rest of a
+  // `portctl check` together; when the command is known, declare only it.
   std::vector<CLI::App*> subcommands;
   std::vector<portctl::Runner> runners;
-  subcommands.reserve(portctl::kCommands.size());
-  runners.reserve(portctl::kCommands.size());
+  const portctl::CommandSpec* only = find_command(argc, argv);
   for (const auto& spec : portctl::kCommands) {
+    if (only && only != &spec) continue;
     CLI::App* sub = app.add_subcommand(std::string(spec.name), std::string(spec.help));
     runners.push_back(spec.setup(*sub));
     subcommands.push_back(sub);

@@ -155,6 +155,28 @@ class Commands(PortctlTestCase):
         out = self.ok("version")
         self.assertRegex(out, r"\nportd \S+ \(protocol 1, pid \d+\)\n$")
 
+    def test_command_line_shapes(self):
+        # portctl declares only the subcommand it finds on the command line;
+        # global options before it, and a value that names a command, must
+        # parse exactly as with every subcommand declared.
+        data = json.loads(self.ok("--json", "--no-color", "check", "--port", "45999"))
+        self.assertEqual(data["port"], 45999)
+        r = self.portctl("--no-autostart", "--socket", "check", "health")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertRegex(r.stderr, r"'[^']*/check'")
+        r = self.portctl("bogus")
+        self.assertEqual(r.returncode, 2)
+        r = self.portctl("--help")
+        self.assertEqual(r.returncode, 0)
+        for name in ("allocate", "check", "release", "watch"):
+            self.assertRegex(r.stdout, rf"\n  {name} ")
+        r = self.portctl("check", "--help")
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("Usage: portctl check", r.stdout)
+        r = self.portctl("check", "--port", "70000")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("70000", r.stderr)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
