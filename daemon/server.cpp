@@ -3,6 +3,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 
 #include <csignal>
@@ -214,6 +215,19 @@ bool Server::any_runnable() const {
   return false;
 }
 
+std::size_t Server::writers_in(const std::vector<Pending>& list, bool runnable_only) const {
+  std::vector<std::uint64_t> seen;
+  for (const Pending& p : list) {
+    if (p.deferred || !p.request || !proto::is_mutation(p.request->op)) continue;
+    if (runnable_only) {
+      auto it = connections_.find(p.conn_id);
+      if (it == connections_.end() || it->second->backlogged()) continue;
+    }
+    if (std::find(seen.begin(), seen.end(), p.conn_id) == seen.end()) seen.push_back(p.conn_id);
+  }
+  return seen.size();
+}
+
 void Server::process_batch() {
   // Requests deferred for a backlogged client wait for its output to drain
   // (a write callback, after which this check runs again); spinning the
@@ -221,6 +235,15 @@ void Server::process_batch() {
   if (!any_runnable()) {
     uv_idle_stop(&wake_);
     return;
+  }
+  if (!stopping_) {
+    const std::uint64_t now_ns = uv_hrtime();
+    if (gather_.should_wait(writers_in(pending_, true), now_ns)) {
+      // Sleep until a client sends or the window closes; wake_ stays
+      // active, so the loop reads what arrived and this check runs again.
+      wait_readable(uv_backend_fd(&loop_), gather_.remaining(now_ns));
+      return;
+    }
   }
   // Take the queue and give pending_ the previous batch's storage: a fresh
   // vector for every batch regrows and moves each queued Request once per
@@ -379,6 +402,7 @@ Server::BatchResult Server::run_batch(std::vector<Pending>& batch,
         if (Connection* c = find(id)) c->output().resize(size);
       }
     };
+    const std::uint64_t commit_start = uv_hrtime();
     try {
       registry_->commit(*txn);
     } catch (const store::StoreFatal&) {
@@ -396,6 +420,7 @@ Server::BatchResult Server::run_batch(std::vector<Pending>& batch,
       failure = e.what();
       return BatchResult::write_failed;
     }
+    if (txn->writable()) gather_.committed(writers_in(batch, false), uv_hrtime() - commit_start);
     events = txn->events();
   }
   return BatchResult::done;

@@ -15,6 +15,7 @@
 
 #include "activation.hpp"
 #include "config/config.hpp"
+#include "gather.hpp"
 #include "ops.hpp"
 #include "proto/codec.hpp"
 #include "registry/registry.hpp"
@@ -73,6 +74,9 @@ class Server {
   /// True when some queued request can run now (its connection is gone or
   /// not backlogged), so the loop must not sleep.
   bool any_runnable() const;
+  /// How many connections have a mutation in `list` (not deferred; with
+  /// `runnable_only`, only connections that are open and not backlogged).
+  std::size_t writers_in(const std::vector<Pending>& list, bool runnable_only) const;
   enum class BatchResult { done, map_full, disk_full, write_failed };
   /// Runs the batch in one txn. With `refuse` set, its mutations are
   /// answered with that error instead of run. Anything but `done` means
@@ -102,6 +106,7 @@ class Server {
   std::unordered_map<std::uint64_t, Connection*> connections_;
   std::vector<Pending> pending_;
   std::vector<Pending> spare_;  ///< empty; storage reused by the next batch
+  CommitGather gather_;
   std::uint64_t next_conn_id_ = 1;
   bool stopping_ = false;
   bool listener_open_ = false;
