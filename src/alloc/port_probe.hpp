@@ -23,22 +23,35 @@ class PortProbe {
 };
 
 /// Bind tests like portpicker's: TCP with SO_REUSEADDR (as servers bind, so
-/// TIME_WAIT does not count) and UDP, each on the IPv4 and IPv6 wildcard
-/// addresses. A listener on 127.0.0.1 only, on ::1 only, or a UDP-only
-/// socket all make the port count as in use. Hosts without IPv6 skip the
-/// IPv6 tests. The owner lookup reads /proc/net/{tcp,tcp6,udp,udp6} and
+/// TIME_WAIT does not count) and UDP without it. A listener on 127.0.0.1
+/// only, on ::1 only, or a UDP-only socket all make the port count as in
+/// use. The owner lookup reads /proc/net/{tcp,tcp6,udp,udp6} and
 /// /proc/<pid>/fd on Linux.
+///
+/// Remembers whether the host has IPv6, so calls on one probe must not run
+/// concurrently.
 class OsPortProbe final : public PortProbe {
  public:
-  /// Up to four bind tests (TCP/UDP x IPv4/IPv6 wildcard), stopping at the
-  /// first that fails with EADDRINUSE or EACCES. Every test socket is closed
-  /// before returning. Throws portd::Error(internal) on any other failure.
+  /// Bind tests, TCP before UDP, stopping at the first that fails with
+  /// EADDRINUSE or EACCES. On Linux, one test per protocol on the
+  /// dual-stack IPv6 wildcard ([::] with IPV6_V6ONLY=0): such a bind
+  /// collides with IPv4 and IPv6 sockets alike, so it sees what separate
+  /// 0.0.0.0 and [::] tests would at half the cost, which matters because
+  /// this runs for every `check` and every candidate of the free-port
+  /// search. On a host without IPv6 the 0.0.0.0 test stands in, and IPv6
+  /// is not tried again after the first call finds it missing. Elsewhere,
+  /// where the dual-stack rule is unverified, TCP and UDP each on 0.0.0.0
+  /// and on [::] with IPV6_V6ONLY=1. Every test socket is closed before
+  /// returning. Throws portd::Error(internal) on any other failure.
   bool in_use(Port port) override;
   /// A process with a TCP listener (state LISTEN) or a UDP socket bound to
   /// `port`. Linux only; std::nullopt elsewhere, when nothing is bound, or
   /// when the holder belongs to another user (its /proc/<pid>/fd is
   /// unreadable). Scans every process: milliseconds, not microseconds.
   std::optional<PortOwner> owner(Port port) override;
+
+ private:
+  bool no_ipv6_ = false;  // a test found no IPv6 on this host; skip it from now on
 };
 
 }  // namespace portd

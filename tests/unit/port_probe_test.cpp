@@ -41,35 +41,45 @@ class Sock {
   int fd_;
 };
 
-enum class Addr { loopback4, loopback6, any4 };
+enum class Addr { loopback4, loopback6, any4, any6 };
 
-// Binds a socket of `type` on `addr`:`port` (listening for TCP). Returns an
-// invalid Sock when the bind fails, with errno set.
-Sock bind_on(Addr addr, int type, Port port) {
-  const int family = addr == Addr::loopback6 ? AF_INET6 : AF_INET;
-  Sock s(::socket(family, type | SOCK_CLOEXEC, 0));
+struct BindOptions {
+  // IPV6_V6ONLY for the IPv6 addresses; false makes a dual-stack socket.
+  bool v6only = true;
+  // SO_REUSEADDR, TCP only: servers set it, and it keeps TIME_WAIT left by
+  // an earlier test from failing this bind.
+  bool reuse_addr = true;
+  // listen() after bind, TCP only.
+  bool listen = true;
+};
+
+// Binds a socket of `type` on `addr`:`port`. Returns an invalid Sock when
+// the bind fails, with errno set.
+Sock bind_on(Addr addr, int type, Port port, BindOptions opts = {}) {
+  const bool v6 = addr == Addr::loopback6 || addr == Addr::any6;
+  Sock s(::socket(v6 ? AF_INET6 : AF_INET, type | SOCK_CLOEXEC, 0));
   if (s.get() < 0) return s;
-  if (type == SOCK_STREAM) {
-    // As servers do; it also keeps TIME_WAIT left by an earlier test from
-    // failing this bind.
-    const int one = 1;
+  const int one = 1;
+  if (type == SOCK_STREAM && opts.reuse_addr) {
     ::setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   }
   int rc;
-  if (family == AF_INET) {
+  if (!v6) {
     sockaddr_in sa{};
     sa.sin_family = AF_INET;
     sa.sin_port = htons(port);
     sa.sin_addr.s_addr = htonl(addr == Addr::any4 ? INADDR_ANY : INADDR_LOOPBACK);
     rc = ::bind(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa);
   } else {
+    const int v6only = opts.v6only ? 1 : 0;
+    ::setsockopt(s.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
     sockaddr_in6 sa{};
     sa.sin6_family = AF_INET6;
     sa.sin6_port = htons(port);
-    sa.sin6_addr = in6addr_loopback;
+    sa.sin6_addr = addr == Addr::any6 ? in6addr_any : in6addr_loopback;
     rc = ::bind(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa);
   }
-  if (rc != 0 || (type == SOCK_STREAM && ::listen(s.get(), 4) != 0)) {
+  if (rc != 0 || (type == SOCK_STREAM && opts.listen && ::listen(s.get(), 4) != 0)) {
     int err = errno;
     s.close();
     errno = err;
@@ -147,12 +157,51 @@ TEST_F(PortProbeTest, TcpListenerOnIpv6LoopbackOnly) {
   ASSERT_GE(s.get(), 0) << std::strerror(errno);
   EXPECT_TRUE(probe_.in_use(port_));
   EXPECT_EQ(choose_in_pair(), static_cast<Port>(port_ + 1));
+  s.close();
+  EXPECT_FALSE(probe_.in_use(port_));
 }
 
 TEST_F(PortProbeTest, TcpListenerOnIpv4Wildcard) {
   Sock s = bind_on(Addr::any4, SOCK_STREAM, port_);
   ASSERT_GE(s.get(), 0) << std::strerror(errno);
   EXPECT_TRUE(probe_.in_use(port_));
+  s.close();
+  EXPECT_FALSE(probe_.in_use(port_));
+}
+
+TEST_F(PortProbeTest, TcpListenerOnIpv6WildcardV6Only) {
+  if (!have_ipv6_loopback()) GTEST_SKIP() << "no IPv6 loopback on this host";
+  Sock s = bind_on(Addr::any6, SOCK_STREAM, port_);
+  ASSERT_GE(s.get(), 0) << std::strerror(errno);
+  EXPECT_TRUE(probe_.in_use(port_));
+  s.close();
+  EXPECT_FALSE(probe_.in_use(port_));
+}
+
+TEST_F(PortProbeTest, TcpListenerOnIpv6WildcardDualStack) {
+  // What Node's server.listen(port) binds by default.
+  if (!have_ipv6_loopback()) GTEST_SKIP() << "no IPv6 loopback on this host";
+  Sock s = bind_on(Addr::any6, SOCK_STREAM, port_, {.v6only = false});
+  ASSERT_GE(s.get(), 0) << std::strerror(errno);
+  EXPECT_TRUE(probe_.in_use(port_));
+  s.close();
+  EXPECT_FALSE(probe_.in_use(port_));
+}
+
+TEST_F(PortProbeTest, TcpBoundNotListeningWithoutReuseAddr) {
+  // A bound socket without SO_REUSEADDR stops a server's bind even before
+  // it listens (or if it never does, like a client bound to a fixed port).
+  // port_ may carry TIME_WAIT from an earlier test or run, which fails this
+  // bind (and rightly not the probe's), so let the kernel pick the port.
+  Sock s = bind_on(Addr::loopback4, SOCK_STREAM, 0, {.reuse_addr = false, .listen = false});
+  ASSERT_GE(s.get(), 0) << std::strerror(errno);
+  sockaddr_in sa{};
+  socklen_t len = sizeof sa;
+  ASSERT_EQ(::getsockname(s.get(), reinterpret_cast<sockaddr*>(&sa), &len), 0);
+  const Port port = ntohs(sa.sin_port);
+  EXPECT_TRUE(probe_.in_use(port));
+  s.close();
+  EXPECT_FALSE(probe_.in_use(port));
 }
 
 TEST_F(PortProbeTest, UdpOnlySocketIpv4) {
@@ -160,6 +209,8 @@ TEST_F(PortProbeTest, UdpOnlySocketIpv4) {
   ASSERT_GE(s.get(), 0) << std::strerror(errno);
   EXPECT_TRUE(probe_.in_use(port_));
   EXPECT_EQ(choose_in_pair(), static_cast<Port>(port_ + 1));
+  s.close();
+  EXPECT_FALSE(probe_.in_use(port_));
 }
 
 TEST_F(PortProbeTest, UdpOnlySocketIpv6) {
@@ -167,6 +218,25 @@ TEST_F(PortProbeTest, UdpOnlySocketIpv6) {
   Sock s = bind_on(Addr::loopback6, SOCK_DGRAM, port_);
   ASSERT_GE(s.get(), 0) << std::strerror(errno);
   EXPECT_TRUE(probe_.in_use(port_));
+  s.close();
+  EXPECT_FALSE(probe_.in_use(port_));
+}
+
+TEST_F(PortProbeTest, UdpOnlySocketOnIpv6WildcardV6Only) {
+  if (!have_ipv6_loopback()) GTEST_SKIP() << "no IPv6 loopback on this host";
+  Sock s = bind_on(Addr::any6, SOCK_DGRAM, port_);
+  ASSERT_GE(s.get(), 0) << std::strerror(errno);
+  EXPECT_TRUE(probe_.in_use(port_));
+  s.close();
+  EXPECT_FALSE(probe_.in_use(port_));
+}
+
+TEST_F(PortProbeTest, RepeatedProbesAgree) {
+  // The probe keeps state between calls (whether the host has IPv6).
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(probe_.in_use(port_));
+  Sock s = bind_on(Addr::loopback4, SOCK_DGRAM, port_);
+  ASSERT_GE(s.get(), 0) << std::strerror(errno);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(probe_.in_use(port_));
 }
 
 TEST_F(PortProbeTest, BothPortsHeldExhaustsThePool) {
@@ -177,10 +247,11 @@ TEST_F(PortProbeTest, BothPortsHeldExhaustsThePool) {
   EXPECT_EQ(choose_in_pair(), std::nullopt);
 }
 
-// True when /proc/net/tcp lists a socket on local `port` in `state` (hex).
-bool tcp_state_on_port(Port port, const std::string& state) {
+// True when /proc/net/<table> lists a socket on local `port` in `state`
+// (hex).
+bool tcp_state_on_port(const char* table, Port port, const std::string& state) {
 #ifdef __linux__
-  std::ifstream in("/proc/net/tcp");
+  std::ifstream in(std::string("/proc/net/") + table);
   std::string sl, local, remote, st, line;
   std::getline(in, line);
   char want[8];
@@ -191,36 +262,46 @@ bool tcp_state_on_port(Port port, const std::string& state) {
   }
   return false;
 #else
+  (void)table;
   (void)port;
   (void)state;
   return true;
 #endif
 }
 
-TEST_F(PortProbeTest, TimeWaitDoesNotCountAsInUse) {
-  // Server-side active close leaves the listening port's connection in
-  // TIME_WAIT; a restarted server with SO_REUSEADDR can bind again, so the
-  // port is free. (Linux lets the bind through only when the TIME_WAIT
-  // socket had SO_REUSEADDR too, which servers set: so does this one.)
-  Sock listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  const int one = 1;
-  ASSERT_EQ(::setsockopt(listener.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port_);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
-  ASSERT_EQ(::listen(listener.get(), 4), 0);
-  Sock client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  ASSERT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+// Connects to a listener on loopback `port` and closes the server side
+// first, so the listening port's connection stays in TIME_WAIT. The
+// listener has SO_REUSEADDR, as servers do: Linux lets a later bind
+// through TIME_WAIT only when the TIME_WAIT socket had it too.
+void leave_time_wait(Addr loopback, Port port) {
+  Sock listener = bind_on(loopback, SOCK_STREAM, port);
+  ASSERT_GE(listener.get(), 0) << std::strerror(errno);
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  ASSERT_EQ(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&ss), &len), 0);
+  Sock client(::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&ss), len), 0);
   Sock server(::accept(listener.get(), nullptr, nullptr));
   ASSERT_GE(server.get(), 0);
   listener.close();
-  server.close();  // active close: TIME_WAIT stays on port_
+  server.close();  // active close: TIME_WAIT stays on port
   char c;
   ASSERT_EQ(::recv(client.get(), &c, 1, 0), 0);  // sees the FIN
   client.close();
-  EXPECT_TRUE(tcp_state_on_port(port_, "06")) << "expected a TIME_WAIT entry";
+}
+
+TEST_F(PortProbeTest, TimeWaitDoesNotCountAsInUse) {
+  // A restarted server with SO_REUSEADDR can bind through TIME_WAIT, so
+  // the port is free.
+  ASSERT_NO_FATAL_FAILURE(leave_time_wait(Addr::loopback4, port_));
+  EXPECT_TRUE(tcp_state_on_port("tcp", port_, "06")) << "expected a TIME_WAIT entry";
+  EXPECT_FALSE(probe_.in_use(port_));
+}
+
+TEST_F(PortProbeTest, Ipv6TimeWaitDoesNotCountAsInUse) {
+  if (!have_ipv6_loopback()) GTEST_SKIP() << "no IPv6 loopback on this host";
+  ASSERT_NO_FATAL_FAILURE(leave_time_wait(Addr::loopback6, port_));
+  EXPECT_TRUE(tcp_state_on_port("tcp6", port_, "06")) << "expected a TIME_WAIT entry";
   EXPECT_FALSE(probe_.in_use(port_));
 }
 
