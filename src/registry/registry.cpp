@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -236,8 +237,19 @@ CheckResult Registry::check(Batch& batch, Port port) {
   r.port = port;
   if (auto id = store_->id_by_port(batch.txn_, port)) r.holder = store_->get(batch.txn_, *id);
   r.reserved = config_.is_reserved(port);
-  r.in_use = allocator_.probe().in_use(port);
-  if (r.in_use) r.owner = allocator_.probe().owner(port);
+  // Checks of one port in one batch are answered at the same instant, so
+  // they share one probe: a pipelining client, or many clients polling
+  // the same port, cost one bind test per batch instead of one each.
+  auto seen = std::find_if(batch.probed_.begin(), batch.probed_.end(),
+                           [&](const Batch::Probed& p) { return p.port == port; });
+  if (seen == batch.probed_.end()) {
+    Batch::Probed p{port, allocator_.probe().in_use(port), std::nullopt};
+    if (p.in_use) p.owner = allocator_.probe().owner(port);
+    batch.probed_.push_back(std::move(p));
+    seen = std::prev(batch.probed_.end());
+  }
+  r.in_use = seen->in_use;
+  r.owner = seen->owner;
   return r;
 }
 

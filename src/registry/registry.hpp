@@ -95,8 +95,15 @@ class Batch {
  private:
   friend class Registry;
   explicit Batch(store::Txn txn) : txn_(std::move(txn)) {}
+  /// What the OS said of a port when `check` first asked in this batch.
+  struct Probed {
+    Port port;
+    bool in_use;
+    std::optional<PortOwner> owner;
+  };
   store::Txn txn_;
   std::vector<Event> events_;
+  std::vector<Probed> probed_;
 };
 
 class Registry {
@@ -136,7 +143,9 @@ class Registry {
   /// Allocations matching `filter` (all when empty), by id.
   std::vector<Allocation> list(Batch& batch, const Filter& filter);
 
-  /// Registry and OS view of one port.
+  /// Registry and OS view of one port. The OS is probed once per port per
+  /// batch; later checks of that port in the batch reuse the answer.
+  /// Throws what the probe throws (Error(internal)).
   CheckResult check(Batch& batch, Port port);
 
   /// Use of every pool.

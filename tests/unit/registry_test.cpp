@@ -242,6 +242,28 @@ TEST_F(RegistryTest, CheckReportsHolderReservedAndOsUse) {
   EXPECT_TRUE(registry_->check(b, 3009).available());
 }
 
+TEST_F(RegistryTest, ChecksOfOnePortInOneBatchShareOneProbe) {
+  open(small_config());
+  probe_.busy.insert(3005);
+  const int before = probe_.probes;
+  {
+    Batch b = registry_->begin(false);
+    for (int i = 0; i < 100; ++i) {
+      CheckResult r = registry_->check(b, 3005);
+      EXPECT_TRUE(r.in_use);
+      ASSERT_TRUE(r.owner.has_value());
+      EXPECT_EQ(r.owner->pid, 4242u);
+    }
+    EXPECT_TRUE(registry_->check(b, 3006).available());
+    EXPECT_EQ(probe_.probes - before, 2);
+  }
+  // The next batch asks the OS again and sees what changed in between.
+  probe_.busy.erase(3005);
+  Batch b = registry_->begin(false);
+  EXPECT_TRUE(registry_->check(b, 3005).available());
+  EXPECT_EQ(probe_.probes - before, 3);
+}
+
 TEST_F(RegistryTest, StatsCountPerPool) {
   allocate(req("a", "b", "c"));
   allocate(req("a", "b", "d"));
