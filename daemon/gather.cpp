@@ -11,20 +11,24 @@
 namespace portd::daemon {
 
 void CommitGather::committed(std::size_t writers, std::uint64_t commit_ns) noexcept {
-  last_writers_ = writers;
-  window_ns_ = std::clamp(commit_ns / 4, kMinWindowNs, kMaxWindowNs);
+  // Keep the highest count seen: a batch that ran with only part of the
+  // writers (they arrived while it committed) must not lower the bar for
+  // the next one. Only a window that closes lowers it (should_wait).
+  expected_ = std::max(expected_, writers);
+  window_ns_ = std::clamp(commit_ns / 2, kMinWindowNs, kMaxWindowNs);
 }
 
 bool CommitGather::should_wait(std::size_t writers, std::uint64_t now_ns) noexcept {
   // A lone client never waits: there is nobody to wait for.
-  if (writers == 0 || last_writers_ < 2 || writers >= last_writers_) {
+  if (writers == 0 || expected_ < 2 || writers >= expected_) {
     deadline_ns_ = 0;
     return false;
   }
   if (deadline_ns_ == 0) deadline_ns_ = now_ns + window_ns_;
   if (now_ns >= deadline_ns_) {
-    // Those missing have gone quiet; committed() resets the expectation.
+    // Those missing have gone quiet: expect only those who came.
     deadline_ns_ = 0;
+    expected_ = writers;
     return false;
   }
   return true;

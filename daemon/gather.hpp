@@ -6,8 +6,8 @@
 // Run the next batch as soon as the first of them arrives and the rest miss
 // it: N busy clients split into two alternating batches of about N/2, and
 // each commit carries half what it could (bench/RESULTS.md, section B:
-// 16 clients averaged 7 allocations per commit). Waiting a fraction of one
-// commit for the clients of the last write batch restores full batches.
+// 16 clients averaged 7 allocations per commit). Waiting part of one
+// commit for the clients that have been writing restores full batches.
 #pragma once
 
 #include <cstddef>
@@ -19,27 +19,29 @@ namespace portd::daemon {
 /// Times are monotonic nanoseconds (uv_hrtime()).
 class CommitGather {
  public:
-  /// The longest wait: a quarter of the last commit's duration, within
-  /// [kMinWindowNs, kMaxWindowNs].
+  /// The longest wait: half the last commit's duration, within
+  /// [kMinWindowNs, kMaxWindowNs]. Less than a commit, so a writer that
+  /// is waited for is answered sooner than if it waited for the next one.
   static constexpr std::uint64_t kMinWindowNs = 20'000;
   static constexpr std::uint64_t kMaxWindowNs = 1'000'000;
 
   /// Records a committed write batch: how many connections had mutations
-  /// in it and how long its commit took.
+  /// in it and how long its commit took. The number of writers to wait for
+  /// becomes the highest seen since a window last closed.
   void committed(std::size_t writers, std::uint64_t commit_ns) noexcept;
 
   /// True when the batch about to run should wait: `writers` connections
   /// have mutations queued (0: a read-only batch, which never waits), fewer
-  /// than the last write batch had, and the window opened by the first such
-  /// call has not yet closed. False ends the window; the next true call
-  /// opens a new one.
+  /// than the writers expected, and the window opened by the first such
+  /// call has not yet closed. False ends the window (a closed window also
+  /// lowers the expectation to `writers`); the next true call opens a new one.
   bool should_wait(std::size_t writers, std::uint64_t now_ns) noexcept;
 
   /// Nanoseconds left in the open window (0 when none is open or it has passed).
   std::uint64_t remaining(std::uint64_t now_ns) const noexcept;
 
  private:
-  std::size_t last_writers_ = 0;
+  std::size_t expected_ = 0;  ///< writers to wait for
   std::uint64_t window_ns_ = kMinWindowNs;
   std::uint64_t deadline_ns_ = 0;  ///< 0: no window open
 };

@@ -26,9 +26,9 @@ TEST(CommitGather, ReadOnlyBatchesNeverWait) {
   EXPECT_FALSE(g.should_wait(0, 0));
 }
 
-TEST(CommitGather, WaitsForTheWritersOfTheLastBatchWithinAQuarterCommit) {
+TEST(CommitGather, WaitsForTheWritersOfTheLastBatchWithinHalfACommit) {
   CommitGather g;
-  g.committed(16, 400 * kUs);  // window: 100 µs
+  g.committed(16, 200 * kUs);  // window: 100 µs
   const std::uint64_t t0 = 1'000'000'000;
   EXPECT_TRUE(g.should_wait(3, t0));
   EXPECT_EQ(g.remaining(t0), 100 * kUs);
@@ -38,14 +38,21 @@ TEST(CommitGather, WaitsForTheWritersOfTheLastBatchWithinAQuarterCommit) {
   EXPECT_EQ(g.remaining(t0 + 70 * kUs), 0u);
 }
 
+TEST(CommitGather, AShortBatchDoesNotLowerTheExpectation) {
+  CommitGather g;
+  g.committed(16, 200 * kUs);
+  g.committed(5, 200 * kUs);  // the others arrived while it committed
+  EXPECT_TRUE(g.should_wait(11, 0));
+}
+
 TEST(CommitGather, GivesUpWhenTheWindowCloses) {
   CommitGather g;
-  g.committed(16, 400 * kUs);
+  g.committed(16, 200 * kUs);
   const std::uint64_t t0 = 5'000'000;
   EXPECT_TRUE(g.should_wait(15, t0));
   EXPECT_FALSE(g.should_wait(15, t0 + 100 * kUs));
-  // A client left: the next batch expects what the last one carried.
-  g.committed(15, 400 * kUs);
+  // A client left: from now on 15 is everyone.
+  g.committed(15, 200 * kUs);
   EXPECT_FALSE(g.should_wait(15, t0 + 600 * kUs));
   // A new window opens for the next short batch.
   EXPECT_TRUE(g.should_wait(2, t0 + 700 * kUs));
@@ -54,7 +61,7 @@ TEST(CommitGather, GivesUpWhenTheWindowCloses) {
 
 TEST(CommitGather, WindowIsBounded) {
   CommitGather g;
-  g.committed(4, 1 * kUs);  // a commit on tmpfs
+  g.committed(4, 2 * kUs);  // a commit on tmpfs
   EXPECT_TRUE(g.should_wait(1, 0));
   EXPECT_EQ(g.remaining(0), CommitGather::kMinWindowNs);
   CommitGather slow;

@@ -133,6 +133,20 @@ class PortProbeTest : public ::testing::Test {
     return alloc.choose(pool, {"app", "main", "web"}, port_, 1'700'000'000);
   }
 
+  // Holds a socket bound as given: the probe must call port_ in use (and
+  // auto-assign move on to port_ + 1), then free again once it is closed.
+  void expect_detected(Addr addr, int type, BindOptions opts = {}) {
+    if ((addr == Addr::loopback6 || addr == Addr::any6) && !have_ipv6_loopback()) {
+      GTEST_SKIP() << "no IPv6 loopback on this host";
+    }
+    Sock s = bind_on(addr, type, port_, opts);
+    ASSERT_GE(s.get(), 0) << std::strerror(errno);
+    EXPECT_TRUE(probe_.in_use(port_));
+    EXPECT_EQ(choose_in_pair(), static_cast<Port>(port_ + 1));
+    s.close();
+    EXPECT_FALSE(probe_.in_use(port_));
+  }
+
   OsPortProbe probe_;
   Port port_ = 0;
 };
@@ -143,49 +157,24 @@ TEST_F(PortProbeTest, FreePortIsNotInUse) {
 }
 
 TEST_F(PortProbeTest, TcpListenerOnIpv4LoopbackOnly) {
-  Sock s = bind_on(Addr::loopback4, SOCK_STREAM, port_);
-  ASSERT_GE(s.get(), 0) << std::strerror(errno);
-  EXPECT_TRUE(probe_.in_use(port_));
-  EXPECT_EQ(choose_in_pair(), static_cast<Port>(port_ + 1));
-  s.close();
-  EXPECT_FALSE(probe_.in_use(port_));
+  expect_detected(Addr::loopback4, SOCK_STREAM);
 }
 
 TEST_F(PortProbeTest, TcpListenerOnIpv6LoopbackOnly) {
-  if (!have_ipv6_loopback()) GTEST_SKIP() << "no IPv6 loopback on this host";
-  Sock s = bind_on(Addr::loopback6, SOCK_STREAM, port_);
-  ASSERT_GE(s.get(), 0) << std::strerror(errno);
-  EXPECT_TRUE(probe_.in_use(port_));
-  EXPECT_EQ(choose_in_pair(), static_cast<Port>(port_ + 1));
-  s.close();
-  EXPECT_FALSE(probe_.in_use(port_));
+  expect_detected(Addr::loopback6, SOCK_STREAM);
 }
 
 TEST_F(PortProbeTest, TcpListenerOnIpv4Wildcard) {
-  Sock s = bind_on(Addr::any4, SOCK_STREAM, port_);
-  ASSERT_GE(s.get(), 0) << std::strerror(errno);
-  EXPECT_TRUE(probe_.in_use(port_));
-  s.close();
-  EXPECT_FALSE(probe_.in_use(port_));
+  expect_detected(Addr::any4, SOCK_STREAM);
 }
 
 TEST_F(PortProbeTest, TcpListenerOnIpv6WildcardV6Only) {
-  if (!have_ipv6_loopback()) GTEST_SKIP() << "no IPv6 loopback on this host";
-  Sock s = bind_on(Addr::any6, SOCK_STREAM, port_);
-  ASSERT_GE(s.get(), 0) << std::strerror(errno);
-  EXPECT_TRUE(probe_.in_use(port_));
-  s.close();
-  EXPECT_FALSE(probe_.in_use(port_));
+  expect_detected(Addr::any6, SOCK_STREAM);
 }
 
 TEST_F(PortProbeTest, TcpListenerOnIpv6WildcardDualStack) {
   // What Node's server.listen(port) binds by default.
-  if (!have_ipv6_loopback()) GTEST_SKIP() << "no IPv6 loopback on this host";
-  Sock s = bind_on(Addr::any6, SOCK_STREAM, port_, {.v6only = false});
-  ASSERT_GE(s.get(), 0) << std::strerror(errno);
-  EXPECT_TRUE(probe_.in_use(port_));
-  s.close();
-  EXPECT_FALSE(probe_.in_use(port_));
+  expect_detected(Addr::any6, SOCK_STREAM, {.v6only = false});
 }
 
 TEST_F(PortProbeTest, TcpBoundNotListeningWithoutReuseAddr) {
@@ -205,30 +194,15 @@ TEST_F(PortProbeTest, TcpBoundNotListeningWithoutReuseAddr) {
 }
 
 TEST_F(PortProbeTest, UdpOnlySocketIpv4) {
-  Sock s = bind_on(Addr::loopback4, SOCK_DGRAM, port_);
-  ASSERT_GE(s.get(), 0) << std::strerror(errno);
-  EXPECT_TRUE(probe_.in_use(port_));
-  EXPECT_EQ(choose_in_pair(), static_cast<Port>(port_ + 1));
-  s.close();
-  EXPECT_FALSE(probe_.in_use(port_));
+  expect_detected(Addr::loopback4, SOCK_DGRAM);
 }
 
 TEST_F(PortProbeTest, UdpOnlySocketIpv6) {
-  if (!have_ipv6_loopback()) GTEST_SKIP() << "no IPv6 loopback on this host";
-  Sock s = bind_on(Addr::loopback6, SOCK_DGRAM, port_);
-  ASSERT_GE(s.get(), 0) << std::strerror(errno);
-  EXPECT_TRUE(probe_.in_use(port_));
-  s.close();
-  EXPECT_FALSE(probe_.in_use(port_));
+  expect_detected(Addr::loopback6, SOCK_DGRAM);
 }
 
 TEST_F(PortProbeTest, UdpOnlySocketOnIpv6WildcardV6Only) {
-  if (!have_ipv6_loopback()) GTEST_SKIP() << "no IPv6 loopback on this host";
-  Sock s = bind_on(Addr::any6, SOCK_DGRAM, port_);
-  ASSERT_GE(s.get(), 0) << std::strerror(errno);
-  EXPECT_TRUE(probe_.in_use(port_));
-  s.close();
-  EXPECT_FALSE(probe_.in_use(port_));
+  expect_detected(Addr::any6, SOCK_DGRAM);
 }
 
 TEST_F(PortProbeTest, RepeatedProbesAgree) {
