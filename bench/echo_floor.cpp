@@ -128,6 +128,13 @@ void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
     return;
   }
   if (!c->out.empty()) {
+    // As portd does: write at once, queue only what the socket refuses
+    // (uv_try_write declines while earlier writes are queued).
+    uv_buf_t now = uv_buf_init(c->out.data(), static_cast<unsigned>(c->out.size()));
+    int n = uv_try_write(s, &now, 1);
+    if (n > 0) c->out.erase(0, static_cast<std::size_t>(n));
+  }
+  if (!c->out.empty()) {
     auto* w = new Write;
     w->data.swap(c->out);
     uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
