@@ -93,6 +93,7 @@ struct Options {
   std::uint64_t max_requests = 0;  // 0 = only the duration limits the run
   int pin = -1;
   int port = 29999;
+  int port_span = 1;  // check cycles through [port, port + span)
   std::string app = "bench";
   std::string label;
   // populate
@@ -108,7 +109,7 @@ void usage() {
   std::fputs(
       "usage: loadgen [load] --socket PATH [--connections N] [--depth D] [--new-conn]\n"
       "               [--ops OP[:W],...] [--duration S] [--warmup S] [--requests N]\n"
-      "               [--pin CPU] [--port P] [--app NAME] [--label TEXT]\n"
+      "               [--pin CPU] [--port P] [--port-span N] [--app NAME] [--label TEXT]\n"
       "       loadgen populate --socket PATH --count N [--first-port P] [--app NAME]\n"
       "       loadgen spawn [--count RUNS] [--pin CPU] -- CMD ARGS [::: CMD ARGS ...]\n"
       "       loadgen release-app --socket PATH --app NAME\n"
@@ -163,6 +164,9 @@ Options parse_args(int argc, char** argv) {
       o.pin = std::stoi(value("--pin"));
     } else if (a == "--port") {
       o.port = std::stoi(value("--port"));
+    } else if (a == "--port-span") {
+      o.port_span = std::stoi(value("--port-span"));
+      if (o.port_span < 1) die("--port-span must be at least 1");
     } else if (a == "--app") {
       o.app = value("--app");
     } else if (a == "--label") {
@@ -267,6 +271,7 @@ struct Conn {
   std::deque<std::string> own_keys;  // alloc-new services not yet released
   std::uint64_t next_id = 1;
   std::uint64_t serial = 0;
+  std::uint64_t checks = 0;  // `check` requests built, to cycle through --port-span
   bool want_out = false;
   portd::proto::FrameDecoder decoder{portd::proto::kMaxResponseFrame};
 };
@@ -319,7 +324,11 @@ void Load::build(Conn& c, Kind k) {
       break;
     case Kind::check:
       r.op = Op::check;
-      r.port = static_cast<portd::Port>(o_.port);
+      // Connections start at different offsets so that pipelined batches
+      // hold distinct ports when the span allows it.
+      r.port = static_cast<portd::Port>(
+          o_.port + static_cast<int>((c.checks++ + static_cast<std::uint64_t>(c.index) * 131) %
+                                     static_cast<std::uint64_t>(o_.port_span)));
       break;
     case Kind::alloc_new: {
       r.op = Op::allocate;

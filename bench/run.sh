@@ -212,6 +212,7 @@ read_cases=(
   "check_c16|--ops check --port $CHECK_PORT --connections 16 --pin 1"
   "health_pipe|--ops health --connections 4 --depth 128 --pin 1"
   "check_pipe|--ops check --port $CHECK_PORT --connections 4 --depth 128 --pin 1"
+  "check_pipe_span|--ops check --port $CHECK_PORT --port-span 512 --connections 4 --depth 128 --pin 1"
   "health_newconn|--ops health --new-conn --pin 0"
   "readmix_c16|--ops alloc-existing:4,health:2,check:2,list:1 --port $CHECK_PORT --connections 16 --pin 1"
 )
