@@ -176,7 +176,7 @@ LG=("$LOADGEN" load --duration "$DURATION" --warmup "$WARMUP")
   echo "build_seconds=$build_seconds"
   echo "shared=$SHARED"
   echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
+  echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet -- . ':!bench/RESULTS.md' 2>/dev/null || echo ' (with uncommitted changes)')"
   echo "node=$(node --version 2>/dev/null || echo none)"
   echo "portpicker=$(dpkg-query -W -f '${Version}' python3-portpicker 2>/dev/null || echo none)"
 } >"$RES/facts.txt"
