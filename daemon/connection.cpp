@@ -14,7 +14,7 @@ namespace portd::daemon {
 namespace {
 
 // Read buffer growth step; large enough that a pipelined burst needs few reads.
-constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::size_t kReadChunk = std::size_t{64} * 1024;
 static_assert(kReadChunk >= Connection::kFirstReadChunk);
 // Requests one connection may have queued before it is read no further.
 constexpr std::size_t kMaxQueuedRequests = 256;

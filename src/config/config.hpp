@@ -41,7 +41,7 @@ struct Config {
   /// Ports never auto-assigned (explicit requests may still take them).
   std::vector<PortRange> reserved;
   /// How long a released port is held back from other keys, seconds.
-  std::int64_t freeze_seconds = 24 * 3600;
+  std::int64_t freeze_seconds = std::int64_t{24} * 3600;
   /// Largest request frame, bytes.
   std::size_t max_frame = 1u << 20;
   /// Most simultaneous client connections.

@@ -19,7 +19,8 @@ struct AllocationKey {
   std::string instance;
   std::string service;
 
-  auto operator<=>(const AllocationKey&) const = default;
+  // clang-tidy 14 flags the 0 it compares a defaulted <=> against.
+  auto operator<=>(const AllocationKey&) const = default;  // NOLINT(modernize-use-nullptr)
   bool operator==(const AllocationKey&) const = default;
 };
 

@@ -60,7 +60,8 @@ std::optional<std::int64_t> parse_rfc3339(std::string_view s) noexcept {
   auto ymd = year{y} / month{static_cast<unsigned>(mo)} / day{static_cast<unsigned>(d)};
   if (!ymd.ok()) return std::nullopt;
   auto days = sys_days{ymd}.time_since_epoch().count();
-  return static_cast<std::int64_t>(days) * 86400 + h * 3600 + mi * 60 + sec - offset;
+  return static_cast<std::int64_t>(days) * 86400 + std::int64_t{h} * 3600 + std::int64_t{mi} * 60 +
+         sec - offset;
 }
 
 }  // namespace portd

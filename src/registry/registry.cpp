@@ -315,13 +315,12 @@ std::size_t Registry::import(Batch& batch, const std::vector<Allocation>& record
       if (!id) continue;
       std::optional<Allocation> cur = store_->get(batch.txn_, *id);
       if (!cur) continue;
-      if (cur->key() == r.key() && cur->port == r.port) {
-        in_the_way.emplace(cur->id, *cur);  // same allocation: re-imported in place
-      } else if (!replace) {
+      const bool same = cur->key() == r.key() && cur->port == r.port;
+      if (!same && !replace) {
         throw cur->key() == r.key() ? key_exists_error(*cur, r.port) : port_taken_error(*cur);
-      } else {
-        in_the_way.emplace(cur->id, *cur);
       }
+      // The same allocation is re-imported in place; with replace, others make way.
+      in_the_way.emplace(cur->id, *cur);
     }
   }
   for (const auto& [id, a] : in_the_way) remove(batch, a, now);

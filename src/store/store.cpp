@@ -274,7 +274,7 @@ bool file_system_full(const std::filesystem::path& dir) {
   struct statvfs fs {};
   if (::statvfs(dir.c_str(), &fs) != 0) return false;
   const unsigned long long blocks = ::geteuid() == 0 ? fs.f_bfree : fs.f_bavail;
-  return blocks * fs.f_frsize < 64 * 1024;
+  return blocks * fs.f_frsize < 64ULL * 1024;
 }
 
 TxnState& use(TxnState* impl) {
