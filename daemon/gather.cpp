@@ -1,11 +1,11 @@
 #include "gather.hpp"
 
-#include <sys/select.h>
-
 #include <algorithm>
 
 #ifdef __linux__
 #include <poll.h>
+#else
+#include <sys/select.h>
 #endif
 
 namespace portd::daemon {

@@ -18,18 +18,20 @@
 namespace {
 
 // The subcommand named on the command line: the first argument that is not
-// a global option or the value of one. Null when there is none, when it is
-// not a command name (CLI11 then reports it, listing every command) or when
-// help or the version is asked for before it.
-const portctl::CommandSpec* find_command(int argc, char** argv) {
+// one of `app`'s options or the value of one. Null when there is none, when
+// it is not a command name (CLI11 then reports it, listing every command)
+// or when help or the version is asked for before it.
+const portctl::CommandSpec* find_command(const CLI::App& app, int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
-    if (arg == "--socket") {
-      ++i;  // its value may look like a command name
+    if (arg == "--") return nullptr;
+    if (arg.starts_with('-')) {
+      const CLI::Option* opt = app.get_option_no_throw(std::string(arg));
+      if (opt && (opt == app.get_help_ptr() || opt == app.get_version_ptr())) return nullptr;
+      // `--socket PATH`: the value may look like a command name.
+      if (opt && opt->get_items_expected_max() > 0) ++i;
       continue;
     }
-    if (arg == "--" || arg == "-h" || arg == "--help" || arg == "--version") return nullptr;
-    if (arg.starts_with('-')) continue;
     for (const auto& spec : portctl::kCommands) {
       if (spec.name == arg) return &spec;
     }
@@ -57,7 +59,7 @@ int run(int argc, char** argv) {
   // `portctl check` together; when the command is known, declare only it.
   std::vector<CLI::App*> subcommands;
   std::vector<portctl::Runner> runners;
-  const portctl::CommandSpec* only = find_command(argc, argv);
+  const portctl::CommandSpec* only = find_command(app, argc, argv);
   for (const auto& spec : portctl::kCommands) {
     if (only && only != &spec) continue;
     CLI::App* sub = app.add_subcommand(std::string(spec.name), std::string(spec.help));
