@@ -48,7 +48,7 @@ std::string user_at_host() {
 }
 
 [[noreturn]] void exit_store_fatal(const std::exception& e) {
-  // A failed fsync cannot be retried safely (reliability.md F6): stop at
+  // A failed fsync cannot be retried safely (docs/testing.md F6): stop at
   // once without acknowledging anything more; the supervisor restarts us
   // and LMDB reopens at the last good commit.
   logger("store")->critical("store I/O failure, exiting with status {}: {}", store::kExitStoreFatal,
@@ -503,7 +503,7 @@ void Server::stop(const char* why) {
 
 void Server::update_idle_timer() {
   if (options_.idle_exit_seconds <= 0 || stopping_) return;
-  // Runs only while no client is connected (platform-notes §1).
+  // Runs only while no client is connected (docs/internals.md, "systemd socket activation").
   if (connections_.empty()) {
     uv_timer_start(&idle_timer_, on_idle_timer,
                    static_cast<std::uint64_t>(options_.idle_exit_seconds) * 1000, 0);

@@ -1,5 +1,5 @@
 #!/bin/sh
-# T20 (reliability.md): the sanitizer gates.
+# T20 (docs/testing.md): the sanitizer gates.
 #  1. ASan+UBSan build (clang): unit and integration suites, then the
 #     hostile-input corpus (T09) and the hung-up clients (T12) against the
 #     sanitized portd. Any report fails: UBSan halts on the first error and

@@ -1,5 +1,5 @@
 // Reaching the daemon: connect, and start portd on demand (autostart, the
-// gpg-agent / bazel-server pattern; design.md "Client behaviour").
+// gpg-agent / bazel-server pattern; portctl(1) "AUTOSTART").
 #pragma once
 
 #include <filesystem>

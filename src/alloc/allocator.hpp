@@ -1,4 +1,4 @@
-// Port selection for auto-assign (design.md "Semantics").
+// Port selection for auto-assign (portd-protocol(7) "OPERATIONS").
 //
 // Order: (1) the key's sticky port, if still free and in the pool; (2) the
 // first free port of the pool; (3) ports frozen for other keys, oldest

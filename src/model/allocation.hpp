@@ -1,5 +1,5 @@
 // The data model: allocations, their keys and the filters that select them.
-// See design.md "Data model" and portd-protocol(7).
+// See portd-protocol(7).
 #pragma once
 
 #include <compare>

@@ -1,4 +1,4 @@
-// Validation of user-supplied names, ports and filters (design.md "Data model").
+// Validation of user-supplied names, ports and filters (portd-protocol(7)).
 #pragma once
 
 #include <cstdint>

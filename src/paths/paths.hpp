@@ -1,4 +1,4 @@
-// Where portd's socket, database and config live (design.md "Paths";
+// Where portd's socket, database and config live (portd(1) "FILES";
 // XDG Base Directory spec 0.8), and the safety checks on those directories.
 #pragma once
 
@@ -38,7 +38,7 @@ void ensure_private_dir(const std::filesystem::path& dir);
 std::size_t max_socket_path_length() noexcept;
 
 /// Throws Error(invalid_request) "socket path '<p>' is too long (N bytes, at
-/// most M)" instead of letting bind() truncate it (platform-notes §3).
+/// most M)" instead of letting bind() truncate it (docs/internals.md, "libuv").
 void check_socket_path_length(const std::filesystem::path& path);
 
 }  // namespace portd

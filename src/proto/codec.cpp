@@ -26,7 +26,7 @@ static_assert(kOpNames.size() == static_cast<std::size_t>(Op::watch) + 1);
 // --- unpack limits -----------------------------------------------------------
 
 // msgpack-cxx allocates count * sizeof(object) for an array or map header
-// before reading a single element (platform-notes §4), so every count limit is
+// before reading a single element (docs/internals.md, "msgpack-cxx"), so every count limit is
 // also capped by the payload size: an element takes at least one byte, a map
 // entry at least two. A 5-byte "dd ff ff ff ff" then fails on its header.
 

@@ -86,7 +86,7 @@ class DecodeError : public Error {
 
 /// Decodes one request payload (without its length prefix). Unpack limits
 /// (array/map/str sizes, depth) never exceed the payload size, so a small
-/// payload cannot make msgpack allocate much (platform-notes §4).
+/// payload cannot make msgpack allocate much (docs/internals.md, "msgpack-cxx").
 /// Validates names, ports and filters. Throws DecodeError.
 ///
 /// Fatal (DecodeError::fatal()) when the payload is not exactly one map:

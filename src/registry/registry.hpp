@@ -1,5 +1,5 @@
 // The port registry: every operation of the protocol on top of the store and
-// the allocator, with the semantics of design.md ("Semantics").
+// the allocator, with the semantics of portd-protocol(7) ("OPERATIONS").
 //
 // Operations run inside a Batch (one LMDB transaction). The daemon puts all
 // requests decoded in one loop iteration into one batch and commits once

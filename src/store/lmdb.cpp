@@ -21,7 +21,7 @@ void throw_error(int rc, std::string_view verb, std::string_view object) {
     case EDQUOT:
       throw DiskFull(message);
     // A failed write or fsync cannot be retried safely (LMDB marks the env
-    // fatal; see reliability.md §1): the daemon exits and is restarted.
+    // fatal; see docs/testing.md, F6): the daemon exits and is restarted.
     case EIO:
     case MDB_PANIC:
       throw StoreFatal(message);

@@ -4,7 +4,7 @@
 // Only what the store needs: an environment, transactions, named databases
 // (plain handles, they need no cleanup) and cursors. Every wrapper owns at
 // most one C handle, has a noexcept destructor and moves with std::exchange.
-// @see lmdb.h, platform-notes.md §5
+// @see lmdb.h, docs/internals.md, "LMDB"
 #pragma once
 
 #include <lmdb.h>

@@ -16,7 +16,7 @@ constexpr std::uint32_t kFrozenFields = 5;
 
 // Records are written by us, but a damaged file must fail cleanly: bound
 // every count so that a bogus array header cannot make msgpack allocate
-// gigabytes (platform-notes §4), and refuse maps, bin and ext outright.
+// gigabytes (docs/internals.md, "msgpack-cxx"), and refuse maps, bin and ext outright.
 const msgpack::unpack_limit kRecordLimit(/*array=*/16, /*map=*/0, /*str=*/1u << 16, /*bin=*/0,
                                          /*ext=*/0, /*depth=*/2);
 

@@ -143,7 +143,7 @@ class Store {
 
 /// Thrown when LMDB reports an unrecoverable I/O failure (EIO, MDB_PANIC):
 /// a failed fsync cannot be retried safely, so the daemon exits with
-/// kExitStoreFatal and its supervisor restarts it (reliability.md F6).
+/// kExitStoreFatal and its supervisor restarts it (docs/testing.md F6).
 class StoreFatal : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;

@@ -1,5 +1,5 @@
 #!/bin/sh
-# T08 (reliability.md): build the libFuzzer targets in a clang build
+# T08 (docs/testing.md): build the libFuzzer targets in a clang build
 # directory and run each for SECONDS (default 60) against a scratch copy of
 # its seed corpus. Fails on any crash, leak, timeout or out-of-memory
 # (-rss_limit_mb=512) and prints each target's execution count. Crash inputs

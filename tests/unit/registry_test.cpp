@@ -1,4 +1,4 @@
-// Registry semantics (design.md "Semantics") on a real LMDB store with an
+// Registry semantics (portd-protocol(7) "OPERATIONS") on a real LMDB store with an
 // OS probe whose answers the test controls.
 #include <gtest/gtest.h>
 

@@ -500,7 +500,7 @@ TEST_F(StoreTest, MapFullAtCommitLeavesAnInertTxnAndAUsableStore) {
   Store store(o);
   // One small record per txn. With LMDB 0.9.24 and 4 KiB pages the puts
   // fit among the dirty pages and MAP_FULL only comes when the commit
-  // needs room for the freelist (platform-notes §5).
+  // needs room for the freelist (docs/internals.md, "LMDB").
   int committed = 0;
   bool failed_at_commit = false;
   for (int i = 0; i < 1000 && !failed_at_commit; ++i) {

@@ -1,5 +1,5 @@
 // Support for the storage-fault, hostile-input and isolation tests
-// (reliability.md T04-T18): a portd started with the layout, wrapper command
+// (docs/testing.md T04-T18): a portd started with the layout, wrapper command
 // (strace, fiu-run, setpriv, prlimit) and user each test needs, a ledger of
 // acknowledged allocations, and the "nothing lost, nothing doubled" verdict.
 #pragma once

@@ -1,4 +1,4 @@
-// Hostile and careless clients (reliability.md T09-T12): malformed frames
+// Hostile and careless clients (docs/testing.md T09-T12): malformed frames
 // and MessagePack bombs, slowloris and clients that never read, fd
 // exhaustion, and clients that hang up before their reply. In every case
 // the daemon stays up, only the offending connection suffers, and the

@@ -1,4 +1,4 @@
-// Other users and careless environments (reliability.md T14-T18): file
+// Other users and careless environments (docs/testing.md T14-T18): file
 // modes and SO_PEERCRED against another local user, the /tmp fallback
 // against squatters, over-long socket paths, a second instance, and closed
 // standard fds. CI runs as root, which bypasses file modes, so the daemon

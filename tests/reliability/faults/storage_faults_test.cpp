@@ -1,4 +1,4 @@
-// Storage faults (reliability.md T04-T07): a full disk, a full map, I/O
+// Storage faults (docs/testing.md T04-T07): a full disk, a full map, I/O
 // errors and failed mallocs. The policy under test (portd(1) DURABILITY):
 // a batch that cannot be stored gets store_full replies for its mutations
 // while reads keep working; EIO or MDB_PANIC makes portd exit with status 75

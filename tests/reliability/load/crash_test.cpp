@@ -1,4 +1,4 @@
-// T02 kill -9 durability and T13 restart queueing (reliability.md §6).
+// T02 kill -9 durability and T13 restart queueing (docs/testing.md).
 //
 // Both run portd under ActivatedDaemon, which holds the listening socket the
 // way systemd does, so a killed daemon's clients reconnect into the backlog

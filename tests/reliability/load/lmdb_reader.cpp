@@ -1,6 +1,6 @@
 // A tiny, independent LMDB reader for the reliability tests. It runs as its
 // own process: a crash state may make LMDB fault, and an environment must
-// never be opened twice in one process (reliability.md §1).
+// never be opened twice in one process (docs/internals.md, "LMDB").
 //
 //   lmdb_reader dump <dir>   Opens <dir> read-only without a lock file
 //                            (MDB_NOLOCK: it is a private copy), walks every

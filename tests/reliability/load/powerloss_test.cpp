@@ -1,4 +1,4 @@
-// T03 power-loss replay (reliability.md §6; the method of ALICE, OSDI'14,
+// T03 power-loss replay (docs/testing.md; the method of ALICE, OSDI'14,
 // and of SQLite's crash VFS).
 //
 // portd runs under write_log_shim.so, which logs every write to data.mdb
@@ -258,7 +258,7 @@ class Replayer {
       }
     }
     fs::create_directories(work_);
-    // portd refuses a state directory that others may read (design.md).
+    // portd refuses a state directory that others may read (portd(1) "FILES").
     fs::permissions(work_, fs::perms::owner_all);
   }
   std::size_t barrier_count() const { return barriers_.size(); }

@@ -1,4 +1,4 @@
-// T19 stale readers (reliability.md §6, F19): an offline reader (a backup,
+// T19 stale readers (docs/testing.md, F19): an offline reader (a backup,
 // an inspection tool) that is killed inside a read transaction leaves its
 // slot in lock.mdb, and the slot pins the snapshot it read: LMDB cannot
 // reuse pages freed after it, so the file grows while the daemon writes.
@@ -248,7 +248,7 @@ TEST(T19, StaleReadersAreClearedAndGrowthStops) {
   EXPECT_GT(seen, 0) << "no killed reader was ever listed: the test cannot see stale slots";
   EXPECT_EQ(uncleared, 0);
   EXPECT_LE(worst, 6.5) << "a stale slot outlived the daemon's 5 s sweep";
-  // Killed readers cost no more than readers that finished (reliability.md:
+  // Killed readers cost no more than readers that finished (docs/testing.md:
   // growth < 10 % versus a run without killed readers)...
   EXPECT_LE(after, baseline + baseline / 10)
       << "stale reader slots made data.mdb grow beyond what live readers cost";

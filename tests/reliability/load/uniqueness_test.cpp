@@ -1,4 +1,4 @@
-// T01 concurrent uniqueness (reliability.md §6): 16 clients run random
+// T01 concurrent uniqueness (docs/testing.md): 16 clients run random
 // allocate/release/check over a pool smaller than their key space, so they
 // contend for ports and exhaust the pool, while a watcher lists every
 // 100 ms. Pass: 0 duplicates in every snapshot, 0 double grants, 0 lost,
@@ -6,7 +6,7 @@
 // allocate is pool_exhausted at a moment the pool really was full.
 //
 // Quick tier: 16 x 30,000 ops (about 25 s on 2 cores). PORTD_LONG=1: 16 x
-// 150,000. (reliability.md sized 16 x 5,000 at 0.4 ms a commit; group
+// 150,000. (The first plan sized it at 16 x 5,000 at 0.4 ms a commit; group
 // commit makes the daemon an order of magnitude faster than that.)
 // The state lives in /dev/shm (DaemonProcess prefers memory), so this
 // measures the registry's logic, not the disk; T02/T03 cover durability.

@@ -1,4 +1,4 @@
-/* LD_PRELOAD shim for T03 (power-loss replay, reliability.md §6): logs every
+/* LD_PRELOAD shim for T03 (power-loss replay, docs/testing.md): logs every
  * write to and every sync of LMDB's data.mdb, in order, to the file named by
  * $PORTD_WRITE_LOG, so that the test can rebuild the states a power cut could
  * leave behind (as ALICE and SQLite's crash VFS do).

@@ -1,8 +1,8 @@
-// A supervisor that emulates systemd socket activation (reliability.md §1,
-// "Socket activation"): the test process binds and holds the listening
-// socket, and every daemon it starts inherits it as fd 3 with LISTEN_FDS=1
-// and LISTEN_PID=<the daemon's pid>. Connections made while no daemon runs
-// wait in the socket's backlog, so kill -9 and restart loses no client.
+// A supervisor that emulates systemd socket activation (docs/internals.md, "systemd socket
+// activation", "Socket activation"): the test process binds and holds the listening socket, and
+// every daemon it starts inherits it as fd 3 with LISTEN_FDS=1 and LISTEN_PID=<the daemon's pid>.
+// Connections made while no daemon runs wait in the socket's backlog, so kill -9 and restart loses
+// no client.
 //
 //   ActivatedDaemon d;           // binds, listens (backlog 128), starts portd
 //   d.kill();                    // SIGKILL + reap

@@ -1,4 +1,4 @@
-// The shared invariant checker of the reliability suite (reliability.md §6,
+// The shared invariant checker of the reliability suite (docs/testing.md,
 // "Shared oracle"): a Jepsen-style history of client operations and the
 // verdicts computed from it, plus a client that survives daemon restarts.
 //
