@@ -31,13 +31,44 @@ class EnvExec(PortctlTestCase):
         staging = self.ok("env", "--instance", "staging", cwd=self.repo)
         self.assertRegex(staging, r"^WEB_PORT=\d+\n$")
 
-    def test_env_write_replaces_the_file_atomically(self):
+    def test_env_write_keeps_the_users_lines(self):
+        pg, *_ = self.allocate("--service", "postgres", cwd=self.repo)
+        web, *_ = self.allocate("--service", "web", cwd=self.repo)
+        path = os.path.join(self.repo, ".env")
+        original = b"# local settings\r\nSECRET=x\r\n\r\nexport POSTGRES_PORT=1 # db\r\nFOO='a b'"
+        with open(path, "wb") as f:
+            f.write(original)
+        os.chmod(path, 0o600)
+        self.assertEqual(self.ok("env", "--write", ".env", cwd=self.repo), "")
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), (
+                "# local settings\r\nSECRET=x\r\n\r\n"
+                f"export POSTGRES_PORT={pg} # db\r\nFOO='a b'\r\nWEB_PORT={web}\r\n").encode())
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        # Rerunning changes nothing.
+        before = os.stat(path)
+        self.ok("env", "--write", ".env", cwd=self.repo)
+        self.assertEqual(os.stat(path).st_ino, before.st_ino)
+        leftovers = [n for n in os.listdir(self.repo) if n.startswith(".env.")]
+        self.assertEqual(leftovers, [])
+
+    def test_env_export_and_urls(self):
+        web, *_ = self.allocate("--service", "web", cwd=self.repo)
+        self.assertEqual(self.ok("env", "--export", cwd=self.repo), f"export WEB_PORT={web}\n")
+        self.assertEqual(self.ok("env", "--urls", cwd=self.repo),
+                         f"WEB_PORT={web}\nWEB_URL=http://localhost:{web}\n")
+        data = json.loads(self.ok("env", "--json", "--urls", cwd=self.repo))
+        self.assertEqual(data, {"WEB_PORT": web, "WEB_URL": f"http://localhost:{web}"})
+        r = self.portctl("env", "--replace", cwd=self.repo)
+        self.assertEqual(r.returncode, 2)
+
+    def test_env_write_replace_replaces_the_file_atomically(self):
         pg, *_ = self.allocate("--service", "postgres", cwd=self.repo)
         path = os.path.join(self.repo, ".env")
         with open(path, "w") as f:
             f.write("OLD=1\n")
         os.chmod(path, 0o640)
-        self.assertEqual(self.ok("env", "--write", ".env", cwd=self.repo), "")
+        self.assertEqual(self.ok("env", "--write", ".env", "--replace", cwd=self.repo), "")
         with open(path) as f:
             self.assertEqual(f.read(), f"POSTGRES_PORT={pg}\n")
         self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o640)
