@@ -242,8 +242,15 @@ def main():
     when no test failed (skips included), 1 otherwise.
     """
     suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules["__main__"])
-    print("TAP version 13")
-    print(f"1..{suite.countTestCases()}", flush=True)
-    result = _TapResult(sys.stdout)
+    # The TAP stream keeps the real stdout; anything else written to fd 1
+    # (a print, a child process) goes to stderr so it cannot break it.
+    sys.stdout.flush()
+    tap = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    print("TAP version 13", file=tap)
+    print(f"1..{suite.countTestCases()}", file=tap, flush=True)
+    result = _TapResult(tap)
     suite.run(result)
+    tap.flush()
     sys.exit(0 if result.wasSuccessful() else 1)
