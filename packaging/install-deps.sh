@@ -20,17 +20,19 @@ build_pkgs=(
 # to bring loopback up in the network namespace the doc examples run in.
 # procps: pgrep, ps. clang + libclang-rt: libFuzzer and sanitizers.
 # fiu-utils/libfiu-dev, strace, valgrind: fault injection and leak checks.
+# faketime/libfaketime: a stepped wall clock under the daemon (T22).
 test_pkgs=(
   libgtest-dev libgmock-dev
   git jq lmdb-utils python3 systemd strace util-linux procps iproute2
   clang "libclang-rt-@CLANG@-dev"
   fiu-utils libfiu-dev valgrind
+  faketime libfaketime
 )
 
 # Equivalents elsewhere, for --print. Not tested here (the build is tested on
 # Debian); confirm with `dnf info` / `brew info` before relying on them.
 fedora_build='meson ninja-build pkgconf gcc-c++ libuv-devel msgpack-cxx-devel lmdb-devel spdlog-devel fmt-devel tomlplusplus-devel json-devel cli11-devel systemd-devel scdoc bash-completion'
-fedora_test='gtest-devel gmock-devel git jq lmdb python3 systemd strace util-linux procps-ng iproute clang compiler-rt libfiu libfiu-devel valgrind'
+fedora_test='gtest-devel gmock-devel git jq lmdb python3 systemd strace util-linux procps-ng clang compiler-rt libfiu libfiu-devel valgrind libfaketime'
 brew_build='meson ninja pkgconf libuv msgpack-cxx lmdb spdlog fmt tomlplusplus nlohmann-json cli11 scdoc bash-completion@2'
 brew_test='googletest git jq python llvm'
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite from a fresh checkout: installs what is missing
 # (Debian/Ubuntu), configures a -Werror build with every feature, builds and
-# runs every test. Ends with the line "N passed, N failed".
+# runs every test. Ends with the line "N passed, N failed, N skipped".
 #   tests/run.sh [BUILD_DIR]      (default: build-test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,8 +17,9 @@ ninja -C "$build"
 status=0
 meson test -C "$build" --print-errorlogs --num-processes 2 || status=$?
 
-# Count individual test cases (gtest cases, one per script test) from
-# meson's JUnit log, and print them as the closing line.
+# Count individual test cases from meson's JUnit log (gtest cases, and the
+# Python scenarios' TAP lines, so a skipTest counts as skipped, not passed)
+# and print them as the closing line.
 junit="$build/meson-logs/testlog.junit.xml"
 if [ -f "$junit" ]; then
   python3 - "$junit" <<'PY'
@@ -36,6 +37,6 @@ for case in ET.parse(sys.argv[1]).getroot().iter("testcase"):
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
 PY
 else
-  echo "0 passed, 1 failed"
+  echo "0 passed, 1 failed, 0 skipped"
 fi
 exit "$status"

@@ -3,7 +3,10 @@
 #  1. ASan+UBSan build (clang): unit and integration suites, then the
 #     hostile-input corpus (T09) and the hung-up clients (T12) against the
 #     sanitized portd. Any report fails: UBSan halts on the first error and
-#     LeakSanitizer makes portd's exit status non-zero, which the tests check.
+#     LeakSanitizer makes portd's exit status non-zero, which the tests check:
+#     every daemon the gtest suites start is stopped with SIGTERM (never
+#     SIGKILL, which would skip the leak check) and must exit 0, and the
+#     Python scenarios fail on a sanitizer report in the daemon's log.
 #  2. valgrind memcheck of an unsanitized portd while the T09 corpus runs
 #     (--error-exitcode, definite leaks count as errors).
 #

@@ -1,6 +1,8 @@
 #include "config/config.hpp"
 
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -327,17 +329,60 @@ TEST_F(ConfigFileTest, UnreadableFileIsAnError) {
   }
 }
 
+// What load_config(path) throws, or "" when it does not throw. Under root,
+// which reads mode-000 files, it runs in a child that drops to uid/gid
+// 65534 with no supplementary groups, as `setpriv --reuid 65534 --regid
+// 65534 --clear-groups` would; the file and its directory are handed to
+// that uid so that only the file's mode can refuse it.
+std::string load_error_as_user(const std::filesystem::path& path) {
+  auto load = [&]() -> std::string {
+    try {
+      load_config(path);
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  if (::geteuid() != 0) return load();
+  constexpr uid_t kNobody = 65534;
+  if (::chown(path.parent_path().c_str(), kNobody, kNobody) != 0 ||
+      ::chown(path.c_str(), kNobody, kNobody) != 0) {
+    return std::string("chown to 65534 failed: ") + std::strerror(errno);
+  }
+  int fds[2];
+  if (::pipe(fds) != 0) return "pipe failed";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(kNobody, kNobody, kNobody) != 0 ||
+        ::setresuid(kNobody, kNobody, kNobody) != 0) {
+      ::_exit(2);
+    }
+    std::string msg = load();
+    ssize_t n = ::write(fds[1], msg.data(), msg.size());
+    ::_exit(n == static_cast<ssize_t>(msg.size()) ? 0 : 3);
+  }
+  ::close(fds[1]);
+  std::string msg;
+  char buf[512];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;)
+    msg.append(buf, static_cast<std::size_t>(n));
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return "child as uid 65534 failed with status " + std::to_string(status);
+  }
+  return msg;
+}
+
 TEST_F(ConfigFileTest, PermissionDeniedIsAnError) {
-  if (::geteuid() == 0) GTEST_SKIP() << "root reads mode-000 files";
   const auto path = dir_ / "portd.toml";
   { std::ofstream out(path); }
   ::chmod(path.c_str(), 0);
-  try {
-    load_config(path);
-    FAIL() << "expected ConfigError";
-  } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find(std::strerror(EACCES)), std::string::npos) << e.what();
-  }
+  const std::string msg = load_error_as_user(path);
+  EXPECT_NE(msg.find("'" + path.string() + "'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(std::strerror(EACCES)), std::string::npos) << msg;
 }
 
 TEST(Config, PoolForServiceWithoutDefaultPoolThrows) {

@@ -4,6 +4,10 @@ Every test gets fresh XDG_RUNTIME_DIR / XDG_STATE_HOME / XDG_CONFIG_HOME and
 HOME directories, so the daemon that portctl autostarts (PORTD_BIN) is private
 to the test; tearDown kills it. Environment: PORTCTL (the portctl binary) and
 PORTD_BIN (the daemon binary).
+
+Each script ends with `harness.main()`, which reports every test method as
+one TAP line (meson's `protocol: 'tap'`), so that a skipped scenario counts
+as skipped, not passed, in meson's summary and its JUnit log.
 """
 
 import json
@@ -13,8 +17,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import traceback
 import unittest
 
 PORTCTL = os.environ.get("PORTCTL", "portctl")
@@ -162,6 +168,20 @@ class PortctlTestCase(unittest.TestCase):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        # portd is not our child, so its exit status is out of reach; but
+        # a sanitizer build (tests/sanitize.sh) writes its reports, leaks
+        # found at the SIGTERM exit included, to the daemon's log.
+        try:
+            with open(self.log, errors="replace") as f:
+                log = f.read()
+        except OSError:
+            log = ""
+        for marker in ("ERROR: LeakSanitizer", "ERROR: AddressSanitizer", "runtime error:"):
+            if marker in log:
+                self.fail(f"portd's log has a sanitizer report ({marker}):\n{log[-4000:]}")
+        if pids:
+            self.fail(f"portd {sorted(pids)} did not exit within 5 s of SIGTERM"
+                      f"{self.log_tail()}")
 
 
 def _is_zombie(pid):
@@ -170,3 +190,67 @@ def _is_zombie(pid):
             return f.read().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+class _TapResult(unittest.TestResult):
+    """Prints one TAP line per test; details go to stderr (meson's log)."""
+
+    def __init__(self, out):
+        super().__init__()
+        self.out = out
+        self.number = 0
+
+    def _line(self, ok, test, directive=""):
+        self.number += 1
+        name = test.id().rsplit(".", 2)[-2:]
+        print(f"{'ok' if ok else 'not ok'} {self.number} {'.'.join(name)}{directive}",
+              file=self.out, flush=True)
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        self._line(True, test)
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        self._line(False, test)
+        traceback.print_exception(*err, file=sys.stderr)
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        self._line(False, test)
+        traceback.print_exception(*err, file=sys.stderr)
+
+    def addSkip(self, test, reason):
+        super().addSkip(test, reason)
+        # TAP's directive: meson records the test as skipped, with the reason.
+        self._line(True, test, f" # SKIP {reason}")
+        print(f"SKIPPED {test.id()}: {reason}", file=sys.stderr)
+
+    def addExpectedFailure(self, test, err):
+        super().addExpectedFailure(test, err)
+        self._line(True, test, " # TODO expected failure")
+
+    def addUnexpectedSuccess(self, test):
+        super().addUnexpectedSuccess(test)
+        self._line(False, test, " # unexpected success")
+
+
+def main():
+    """Runs the calling script's tests, reporting them in TAP version 13.
+
+    See https://testanything.org/tap-version-13-specification.html. Exits 0
+    when no test failed (skips included), 1 otherwise.
+    """
+    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules["__main__"])
+    # The TAP stream keeps the real stdout; anything else written to fd 1
+    # (a print, a child process) goes to stderr so it cannot break it.
+    sys.stdout.flush()
+    tap = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    print("TAP version 13", file=tap)
+    print(f"1..{suite.countTestCases()}", file=tap, flush=True)
+    result = _TapResult(tap)
+    suite.run(result)
+    tap.flush()
+    sys.exit(0 if result.wasSuccessful() else 1)

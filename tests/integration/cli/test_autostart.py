@@ -10,6 +10,7 @@ import unittest
 
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import PORTCTL, PortctlTestCase, daemon_pids  # noqa: E402
 
 
@@ -119,4 +120,4 @@ class Autostart(PortctlTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    harness.main()

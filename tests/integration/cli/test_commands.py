@@ -11,6 +11,7 @@ import unittest
 
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import PORTCTL, PortctlTestCase  # noqa: E402
 
 
@@ -179,4 +180,4 @@ class Commands(PortctlTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    harness.main()

@@ -14,6 +14,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include <gtest/gtest.h>
+
 namespace portd::testing {
 
 namespace fs = std::filesystem;
@@ -93,7 +95,20 @@ DaemonProcess::DaemonProcess(Options options) : options_(std::move(options)), di
 }
 
 DaemonProcess::~DaemonProcess() {
-  if (pid_ > 0) kill();
+  if (pid_ <= 0) return;
+  // SIGTERM, not SIGKILL: only a clean exit runs LeakSanitizer in the
+  // sanitizer build (tests/sanitize.sh), and a leak report makes the exit
+  // status non-zero. portd(1) documents exit 0 on SIGTERM, so anything
+  // else fails the test that owned this daemon.
+  int status = stop();
+  if (status != 0) {
+    std::string tail = log();
+    if (tail.size() > 4000) tail = tail.substr(tail.size() - 4000);
+    ADD_FAILURE() << "portd exited with status " << status
+                  << " on SIGTERM at the end of the test (-1: did not exit within 10 s; a "
+                     "sanitizer report also makes it non-zero); log tail:\n"
+                  << tail;
+  }
 }
 
 std::vector<std::string> DaemonProcess::environment() const {

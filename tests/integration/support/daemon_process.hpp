@@ -28,7 +28,8 @@ class DaemonProcess {
 
   DaemonProcess();
   explicit DaemonProcess(Options options);
-  /// Kills the daemon (SIGKILL) if it still runs.
+  /// Stops the daemon with SIGTERM if it still runs; a exit status other
+  /// than 0 (a LeakSanitizer report, a hang) is a gtest failure.
   ~DaemonProcess();
   DaemonProcess(const DaemonProcess&) = delete;
   DaemonProcess& operator=(const DaemonProcess&) = delete;

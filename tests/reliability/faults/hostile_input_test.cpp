@@ -455,12 +455,12 @@ TEST(HostileInput, T10_SlowlorisAndNonReadersDoNotStarveOthers) {
   push.join();
   EXPECT_TRUE(alive(pid));
   EXPECT_EQ(closed, slow.size()) << "slowloris connections still open after " << sweep_s << " s";
-  EXPECT_LT(p99, 250.0) << "good client p99 latency, ms";
-  // The plan's target is 64 MiB; measured 18-64 MiB here depending on how
-  // much of the 50 x 10,000 pipelined requests sits in buffers at the
-  // moment of measuring, so the gate allows 96 MiB and the report shows the
-  // real number. An unbounded reader (the bug this guards) reached 400 MiB.
-  EXPECT_LT(rss, 96u * 1024) << "VmRSS in KiB";
+  // docs/testing.md T10's bounds. Measured on the shared 2-core VM with a
+  // load average of 15 (other builds running): p99 0.3-20.0 ms, VmRSS
+  // 15-27 MiB over 5 runs. An unbounded reader (the bug this guards)
+  // reached 400 MiB.
+  EXPECT_LT(p99, 50.0) << "good client p99 latency, ms";
+  EXPECT_LT(rss, 64u * 1024) << "VmRSS in KiB";
   std::cout << fmt::format(
       "[T10] good client latency p50 {:.2f} ms, p99 {:.2f} ms, max {:.2f} ms; {}/{} slowloris "
       "connections closed within {:.1f} s; VmRSS {} KiB\n",
@@ -548,7 +548,9 @@ TEST(HostileInput, T11_FdExhaustionNeitherSpinsNorHangs) {
   EXPECT_EQ(dropped + served, 300u);
   EXPECT_GT(dropped, 0u) << "the fd limit was never reached";
   EXPECT_EQ(knock_hung, 0u) << "a new client at the limit was left hanging for 1 s";
-  EXPECT_LT(cpu_pct, 20.0) << "daemon CPU while saturated (EMFILE spin?)";
+  // docs/testing.md T11's bound; measured 1.0% in 5 of 5 runs on the
+  // shared 2-core VM (load average 15). An EMFILE spin takes a whole core.
+  EXPECT_LT(cpu_pct, 5.0) << "daemon CPU while saturated (EMFILE spin?)";
 
   for (int fd : holders) ::close(fd);
   // Once the holders are gone, new clients are served again.

@@ -1,5 +1,6 @@
-// The checker must be able to fail: planted lost, unexpected, duplicate,
-// double-grant and false-available histories are each reported, and the
+// The checker must be able to fail: planted lost (also in a snapshot taken
+// before a release), unexpected, duplicate, double-grant and
+// false-available histories are each reported, and the
 // indeterminate (info) cases that Jepsen allows are not.
 #include <gtest/gtest.h>
 
@@ -75,9 +76,12 @@ TEST(Checker, ReportsUnexpectedButNotIndeterminate) {
   History h;
   auto f = h.invoke(1, OpType::allocate, kA);
   h.fail(f, "pool_exhausted");
+  auto rf = h.invoke(1, OpType::release, kB);
+  h.fail(rf, "invalid_request");
   Verdict v = h.check({alloc(kA, 20000, 1)});
   EXPECT_EQ(v.unexpected.size(), 1u) << v.report();
   EXPECT_EQ(v.fail_codes.at("pool_exhausted"), 1u);
+  EXPECT_EQ(v.op_fail_codes.at("release").at("invalid_request"), 1u) << v.report();
 
   History g;
   auto i = g.invoke(1, OpType::allocate, kA);
@@ -106,6 +110,49 @@ TEST(Checker, ReportsResurrectedRelease) {
   auto b = h.invoke(1, OpType::allocate, kA);
   h.info(b, "eof");
   EXPECT_TRUE(h.check({alloc(kA, 20000, 1)}).valid());
+}
+
+TEST(Checker, ReportsAckMissingFromASnapshotBeforeItsRelease) {
+  // The final list cannot show this loss: the release hides it.
+  History h;
+  auto a = h.invoke(1, OpType::allocate, kA);
+  h.ok(a, 20000, 1);
+  auto l = h.invoke(9, OpType::list);
+  h.ok(l);
+  h.snapshot({}, l);
+  auto r = h.invoke(1, OpType::release, kA);
+  h.ok(r);
+  Verdict v = h.check({});
+  ASSERT_EQ(v.lost.size(), 1u) << v.report();
+  EXPECT_NE(v.lost[0].find("before any release"), std::string::npos) << v.lost[0];
+
+  // Present in the snapshot: valid.
+  History g;
+  auto a2 = g.invoke(1, OpType::allocate, kA);
+  g.ok(a2, 20000, 1);
+  auto l2 = g.invoke(9, OpType::list);
+  g.ok(l2);
+  g.snapshot({alloc(kA, 20000, 1)}, l2);
+  auto r2 = g.invoke(1, OpType::release, kA);
+  g.ok(r2);
+  EXPECT_TRUE(g.check({}).valid());
+}
+
+TEST(Checker, SnapshotOverlappingTheAckOrARelease) {
+  // A list invoked before the ack, or completed after a release was sent,
+  // may miss the allocation.
+  History h;
+  auto early = h.invoke(9, OpType::list);
+  auto a = h.invoke(1, OpType::allocate, kA);
+  h.ok(a, 20000, 1);
+  h.ok(early);
+  h.snapshot({}, early);
+  auto late = h.invoke(9, OpType::list);
+  auto r = h.invoke(1, OpType::release, kA);
+  h.ok(late);
+  h.snapshot({}, late);
+  h.info(r, "eof");
+  EXPECT_TRUE(h.check({}).valid()) << h.check({}).report();
 }
 
 TEST(Checker, ReportsDuplicatesInSnapshots) {

@@ -2,8 +2,9 @@
 // allocate/release/check over a pool smaller than their key space, so they
 // contend for ports and exhaust the pool, while a watcher lists every
 // 100 ms. Pass: 0 duplicates in every snapshot, 0 double grants, 0 lost,
-// 0 unexpected, no check calling a held port available, and every failing
-// allocate is pool_exhausted at a moment the pool really was full.
+// 0 unexpected, no check calling a held port available, every failing
+// allocate is pool_exhausted at a moment the pool really was full, and no
+// release, check or list fails at all.
 //
 // Quick tier: 16 x 30,000 ops (about 25 s on 2 cores). PORTD_LONG=1: 16 x
 // 150,000. (The first plan sized it at 16 x 5,000 at 0.4 ms a commit; group
@@ -220,11 +221,17 @@ TEST(T01, ConcurrentUniqueness) {
   EXPECT_EQ(v.pending, 0u) << v.report();
 
   // Exhaustion is the only way an auto-assign may fail, and it must be
-  // exercised: otherwise the pool was too big to test it.
+  // exercised: otherwise the pool was too big to test it. Release (by key,
+  // of a key held or not), check and list have no documented failure here:
+  // every one of them must succeed.
   std::size_t failed = 0;
   for (const auto& [code, n] : v.fail_codes) failed += n;
   ASSERT_GT(failed, 0u) << "the pool was never exhausted; shrink it\n" << v.report();
   EXPECT_EQ(v.fail_codes["pool_exhausted"], failed) << v.report();
+  for (const char* op : {"release", "check", "list"}) {
+    EXPECT_FALSE(v.op_fail_codes.contains(op)) << op << " failed\n" << v.report();
+  }
+  EXPECT_EQ(v.fail, failed) << "only allocate may fail\n" << v.report();
   std::vector<std::string> spurious = spurious_exhaustion(history.ops(), usable);
   EXPECT_TRUE(spurious.empty()) << spurious.size() << " spurious, e.g. " << spurious.front();
 

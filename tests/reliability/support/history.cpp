@@ -166,9 +166,9 @@ std::string Verdict::report() const {
   os << "history: " << ops << " ops (" << ok << " ok, " << fail << " fail, " << info << " info, "
      << pending << " pending), " << ok_allocates << " ok allocates, " << snapshots
      << " list snapshots, final list " << final_entries << " entries\n";
-  if (!fail_codes.empty()) {
-    os << "allocate failures:";
-    for (const auto& [code, n] : fail_codes) os << " " << code << "=" << n;
+  for (const auto& [op, codes] : op_fail_codes) {
+    os << op << " failures:";
+    for (const auto& [code, n] : codes) os << " " << code << "=" << n;
     os << "\n";
   }
   auto section = [&](const char* name, const std::vector<std::string>& items) {
@@ -271,6 +271,28 @@ void History::info(OpHandle h, std::string why) {
   r.error = std::move(why);
 }
 
+namespace {
+
+std::size_t entry_hash(const AllocationKey& key, Port port) {
+  return std::hash<std::string>{}(describe(key, port));
+}
+
+}  // namespace
+
+void History::snapshot(const std::vector<Allocation>& list, OpHandle h) {
+  Snapshot snap;
+  for (const Allocation& a : list) snap.entries.push_back(entry_hash(a.key(), a.port));
+  std::sort(snap.entries.begin(), snap.entries.end());
+  {
+    const std::lock_guard lock(mutex_);
+    const OpRecord& r = ops_.at(h);
+    snap.invoked = r.invoked;
+    snap.completed = r.completed;
+    timed_snapshots_.push_back(std::move(snap));
+  }
+  snapshot(list);
+}
+
 void History::snapshot(const std::vector<Allocation>& list) {
   std::vector<std::string> dups = find_duplicates(list);
   const std::lock_guard lock(mutex_);
@@ -297,14 +319,18 @@ std::size_t History::size() const {
 Verdict History::check(const std::vector<Allocation>& final_list) const {
   std::vector<OpRecord> ops;
   std::vector<Allocation> pre;
+  std::vector<Snapshot> timed;
   Verdict v;
   {
     const std::lock_guard lock(mutex_);
     ops = ops_;
     pre = preexisting_;
+    timed = timed_snapshots_;
     v.duplicates = snapshot_duplicates_;
     v.snapshots = snapshots_ + 1;
   }
+  std::sort(timed.begin(), timed.end(),
+            [](const Snapshot& x, const Snapshot& y) { return x.invoked < y.invoked; });
   for (std::string& d : find_duplicates(final_list)) v.duplicates.push_back("final list: " + d);
   v.final_entries = final_list.size();
   v.ops = ops.size();
@@ -318,6 +344,7 @@ Verdict History::check(const std::vector<Allocation>& final_list) const {
       case Outcome::fail:
         ++v.fail;
         if (r.type == OpType::allocate) ++v.fail_codes[r.error];
+        ++v.op_fail_codes[std::string(to_string(r.type))][r.error];
         break;
       case Outcome::info:
         ++v.info;
@@ -381,6 +408,22 @@ Verdict History::check(const std::vector<Allocation>& final_list) const {
     }
     // Certainly held from the ack until the first later release was sent.
     if (hold_end > a.completed) holds[a.port].push_back(Hold{a.completed, hold_end, &a});
+    // So every snapshot taken wholly inside that interval must show it.
+    auto from =
+        std::upper_bound(timed.begin(), timed.end(), a.completed,
+                         [](std::uint64_t at, const Snapshot& s) { return at < s.invoked; });
+    for (auto s = from; s != timed.end() && s->invoked < hold_end; ++s) {
+      if (s->completed >= hold_end) continue;
+      if (std::binary_search(s->entries.begin(), s->entries.end(), entry_hash(a.key, a.port))) {
+        continue;
+      }
+      v.lost.push_back(describe(a.key, a.port) + " (id " + std::to_string(a.allocation_id) +
+                       ", process " + std::to_string(a.process) + ", acked at event " +
+                       std::to_string(a.completed) + ") is missing from the list at events " +
+                       std::to_string(s->invoked) + "-" + std::to_string(s->completed) +
+                       ", before any release of it");
+      break;
+    }
   }
 
   for (const Allocation& f : final_list) {
@@ -577,10 +620,12 @@ CallResult ResilientClient::check(Port port) {
 std::vector<Allocation> ResilientClient::list() {
   proto::Request req = testing::make_request(proto::Op::list);
   std::vector<Allocation> all;
+  OpHandle list_handle = 0;
   CallResult res = call_with_retries(
       *history_, process_, options_, conn_, [this] { return ensure_connected(); }, reconnects_,
       OpType::list, {}, 0, req,
       [&](OpHandle h, const proto::Response& r, CallResult&) {
+        list_handle = h;
         const msgpack::object* arr = r.find("allocations");
         if (!arr || arr->type != msgpack::type::ARRAY) {
           throw std::runtime_error("list reply without allocations");
@@ -594,7 +639,7 @@ std::vector<Allocation> ResilientClient::list() {
     throw std::runtime_error("list failed: " + std::string(to_string(res.outcome)) + " " +
                              res.error_code);
   }
-  history_->snapshot(all);
+  history_->snapshot(all, list_handle);
   return all;
 }
 

@@ -25,7 +25,10 @@
 // Verdicts (History::check):
 //   lost          an ok allocate of key K (port P) with no ok/info release of
 //                 K that could come after it, while the final list lacks K@P.
-//                 An acknowledged allocation vanished.
+//                 An acknowledged allocation vanished. Also: K@P missing
+//                 from a list snapshot invoked after the allocate's ack and
+//                 completed before any release of K was sent (a loss that a
+//                 later release would hide from the final list).
 //   unexpected    a final-list entry K@P with neither an ok allocate of K@P
 //                 nor an info allocate of K. The store holds something that
 //                 no client was told about and no indeterminate op explains.
@@ -117,6 +120,8 @@ struct Verdict {
   std::size_t snapshots = 0;                      ///< list snapshots examined (final included)
   std::size_t final_entries = 0;                  ///< size of the final list
   std::map<std::string, std::size_t> fail_codes;  ///< allocate failures by error code
+  /// Failures of every op type: op name ("release") -> error code -> count.
+  std::map<std::string, std::map<std::string, std::size_t>> op_fail_codes;
 
   std::vector<std::string> lost;
   std::vector<std::string> unexpected;
@@ -153,6 +158,9 @@ class History {
 
   /// Records a `list` result; every snapshot is checked for duplicates.
   void snapshot(const std::vector<Allocation>& list);
+  /// Records the result of the list op `h` (completed ok): checked for
+  /// duplicates and, by check(), for acknowledged allocations it lacks.
+  void snapshot(const std::vector<Allocation>& list, OpHandle h);
   /// Declares allocations that existed before the history began (a test
   /// that reuses a state directory), so that they are not "unexpected".
   void preexisting(const std::vector<Allocation>& list);
@@ -171,6 +179,12 @@ class History {
   std::vector<OpRecord> ops_;
   std::vector<std::string> snapshot_duplicates_;
   std::size_t snapshots_ = 0;
+  // Snapshots with known events: sorted hashes of "app/instance/service@port".
+  struct Snapshot {
+    std::uint64_t invoked = 0, completed = 0;
+    std::vector<std::size_t> entries;
+  };
+  std::vector<Snapshot> timed_snapshots_;
   std::vector<Allocation> preexisting_;
 };
 
