@@ -33,8 +33,10 @@ Runner setup_export(CLI::App& cmd);
 Runner setup_gc(CLI::App& cmd);
 Runner setup_health(CLI::App& cmd);
 Runner setup_import(CLI::App& cmd);
+Runner setup_init(CLI::App& cmd);
 Runner setup_list(CLI::App& cmd);
 Runner setup_release(CLI::App& cmd);
+Runner setup_scan(CLI::App& cmd);
 Runner setup_stats(CLI::App& cmd);
 Runner setup_status(CLI::App& cmd);
 Runner setup_version(CLI::App& cmd);
@@ -51,8 +53,11 @@ inline constexpr std::array kCommands = {
                 setup_gc},
     CommandSpec{"health", "Check that portd answers", setup_health},
     CommandSpec{"import", "Load allocations from an export file", setup_import},
+    CommandSpec{"init", "Register the ports scan finds and write .ports.env", setup_init},
     CommandSpec{"list", "List allocations", setup_list},
     CommandSpec{"release", "Release allocations (by id or filter; never all)", setup_release},
+    CommandSpec{"scan", "Report the host ports a project's files declare (changes nothing)",
+                setup_scan},
     CommandSpec{"stats", "Show how full each pool is", setup_stats},
     CommandSpec{"status", "Show this app/instance's allocations and whether they listen",
                 setup_status},
