@@ -27,6 +27,7 @@ struct CommandSpec {
 
 Runner setup_allocate(CLI::App& cmd);
 Runner setup_check(CLI::App& cmd);
+Runner setup_compose(CLI::App& cmd);
 Runner setup_env(CLI::App& cmd);
 Runner setup_exec(CLI::App& cmd);
 Runner setup_export(CLI::App& cmd);
@@ -46,6 +47,8 @@ Runner setup_watch(CLI::App& cmd);
 inline constexpr std::array kCommands = {
     CommandSpec{"allocate", "Allocate a port for a service (idempotent)", setup_allocate},
     CommandSpec{"check", "Check whether a port is free (exit 0) or taken (exit 1)", setup_check},
+    CommandSpec{"compose", "Write the compose .env (project name, ports) and show ports: edits",
+                setup_compose},
     CommandSpec{"env", "Print or write NAME_PORT=N lines for this app/instance", setup_env},
     CommandSpec{"exec", "Run a command with PORT and NAME_PORT set", setup_exec},
     CommandSpec{"export", "Write all allocations as JSON", setup_export},
