@@ -27,14 +27,17 @@ struct CommandSpec {
 
 Runner setup_allocate(CLI::App& cmd);
 Runner setup_check(CLI::App& cmd);
+Runner setup_compose(CLI::App& cmd);
 Runner setup_env(CLI::App& cmd);
 Runner setup_exec(CLI::App& cmd);
 Runner setup_export(CLI::App& cmd);
 Runner setup_gc(CLI::App& cmd);
 Runner setup_health(CLI::App& cmd);
 Runner setup_import(CLI::App& cmd);
+Runner setup_init(CLI::App& cmd);
 Runner setup_list(CLI::App& cmd);
 Runner setup_release(CLI::App& cmd);
+Runner setup_scan(CLI::App& cmd);
 Runner setup_stats(CLI::App& cmd);
 Runner setup_status(CLI::App& cmd);
 Runner setup_version(CLI::App& cmd);
@@ -44,6 +47,8 @@ Runner setup_watch(CLI::App& cmd);
 inline constexpr std::array kCommands = {
     CommandSpec{"allocate", "Allocate a port for a service (idempotent)", setup_allocate},
     CommandSpec{"check", "Check whether a port is free (exit 0) or taken (exit 1)", setup_check},
+    CommandSpec{"compose", "Write the compose .env (project name, ports) and show ports: edits",
+                setup_compose},
     CommandSpec{"env", "Print or write NAME_PORT=N lines for this app/instance", setup_env},
     CommandSpec{"exec", "Run a command with PORT and NAME_PORT set", setup_exec},
     CommandSpec{"export", "Write all allocations as JSON", setup_export},
@@ -51,8 +56,11 @@ inline constexpr std::array kCommands = {
                 setup_gc},
     CommandSpec{"health", "Check that portd answers", setup_health},
     CommandSpec{"import", "Load allocations from an export file", setup_import},
+    CommandSpec{"init", "Register the ports scan finds and write .ports.env", setup_init},
     CommandSpec{"list", "List allocations", setup_list},
     CommandSpec{"release", "Release allocations (by id or filter; never all)", setup_release},
+    CommandSpec{"scan", "Report the host ports a project's files declare (changes nothing)",
+                setup_scan},
     CommandSpec{"stats", "Show how full each pool is", setup_stats},
     CommandSpec{"status", "Show this app/instance's allocations and whether they listen",
                 setup_status},

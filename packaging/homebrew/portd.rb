@@ -30,6 +30,7 @@ class Portd < Formula
   depends_on "lmdb"
   depends_on "spdlog"
   depends_on "tomlplusplus"
+  depends_on "yaml-cpp"
 
   def install
     # brew services runs portd through its own launchd job or systemd unit,

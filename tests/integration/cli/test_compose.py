@@ -1,0 +1,68 @@
+"""portctl compose: the .env beside a compose file gets COMPOSE_PROJECT_NAME
+and NAME_PORT lines (other lines kept); the ports: edits are printed and,
+with --apply --yes, made with a .bak."""
+
+import os
+import sys
+import unittest
+
+sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import PortctlTestCase  # noqa: E402
+
+COMPOSE = """services:
+  postgres:
+    image: postgres:16
+    ports:
+      - "5432:5432"
+  web:
+    ports:
+      - "${WEB_PORT:-3000}:3000"
+  api:
+    ports:
+      - "8080"
+"""
+
+
+class Compose(PortctlTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.repo = self.make_repo("shop")
+        self.write("compose.yaml", COMPOSE)
+        self.write(".env", "SECRET=x\n")
+
+    def write(self, name, text):
+        with open(os.path.join(self.repo, name), "w") as f:
+            f.write(text)
+
+    def read(self, name):
+        with open(os.path.join(self.repo, name)) as f:
+            return f.read()
+
+    def test_writes_env_and_suggests_edits(self):
+        pg, *_ = self.allocate("--service", "postgres", cwd=self.repo)
+        out = self.ok("compose", cwd=self.repo)
+        self.assertIn('compose.yaml:5: "5432:5432" -> "${POSTGRES_PORT:-5432}:5432"', out)
+        self.assertNotIn("WEB_PORT:-3000}:3000\" ->", out)  # already a variable
+        self.assertEqual(self.read(".env"),
+                         f"SECRET=x\nCOMPOSE_PROJECT_NAME=shop-main\nPOSTGRES_PORT={pg}\n"
+                         "WEB_PORT=3000\n")
+        self.assertEqual(self.read("compose.yaml"), COMPOSE)
+        again = self.ok("compose", cwd=self.repo)
+        self.assertIn("unchanged: .env", again)
+
+    def test_apply_needs_yes_and_keeps_a_backup(self):
+        r = self.portctl("compose", "--apply", cwd=self.repo)
+        self.assertEqual(r.returncode, 2)
+        self.assertEqual(self.read("compose.yaml"), COMPOSE)
+        self.ok("compose", "--apply", "--yes", cwd=self.repo)
+        self.assertEqual(self.read("compose.yaml.bak"), COMPOSE)
+        self.assertEqual(self.read("compose.yaml"),
+                         COMPOSE.replace('"5432:5432"', '"${POSTGRES_PORT:-5432}:5432"'))
+        out = self.ok("compose", "--apply", "--yes", cwd=self.repo)
+        self.assertIn("already uses the variables", out)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
