@@ -12,6 +12,9 @@ Keys (shell-quoted words; keys may repeat):
   repo=NAME[@BRANCH]   a git repository ~/src/NAME with one commit on BRANCH
                        (default main)
   worktree=REPO:DIR    a linked worktree ~/src/DIR of ~/src/REPO, on branch DIR
+  copy=SRC:DEST        copies SRC (a directory of this source tree, e.g.
+                       tests/docs/projects/shop) into DEST (~/src/shop), after
+                       the repositories are made
   cwd=PATH             where the first command runs (default ~)
   config=previous      the fenced block just before this one is
                        ~/.config/portd/portd.toml
@@ -165,7 +168,8 @@ class Sandbox:
     """A temporary home with XDG directories, git repositories, and the
     daemon portctl starts there."""
 
-    def __init__(self, portctl):
+    def __init__(self, portctl, root):
+        self.root = root
         self.tmp = os.path.realpath(tempfile.mkdtemp(prefix="portd-doc-"))
         self.home = os.path.join(self.tmp, "home")
         self.cwd = self.home
@@ -205,13 +209,19 @@ class Sandbox:
             repo, _, name = spec.partition(":")
             self.git("worktree", "add", "-q", "-b", name, os.path.join(self.home, "src", name),
                      cwd=os.path.join(self.home, "src", repo))
+        for spec in directive.get("copy", []):
+            src, _, dest = spec.partition(":")
+            shutil.copytree(os.path.join(self.root, src), self.expand(dest), dirs_exist_ok=True)
         if "previous" in directive.get("config", []):
             path = os.path.join(self.env["XDG_CONFIG_HOME"], "portd", "portd.toml")
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "w") as f:
                 f.write("\n".join(previous_block) + "\n")
         for cwd in directive.get("cwd", []):
-            self.cwd = os.path.expanduser(cwd.replace("~", self.home, 1))
+            self.cwd = self.expand(cwd)
+
+    def expand(self, path):
+        return self.home + path[1:] if path.startswith("~") else path
 
     def run(self, steps, netns):
         """Runs the steps in one bash; returns each step's output lines."""
@@ -283,11 +293,11 @@ def hexdump(data):
     return lines
 
 
-def frames_for(ex, frames_bin, portctl, netns):
+def frames_for(ex, frames_bin, portctl, netns, root):
     kind = ex.directive["hexdump"][0]
     if kind == "request":
         return subprocess.run([frames_bin, "request"], capture_output=True, check=True).stdout
-    sandbox = Sandbox(portctl)
+    sandbox = Sandbox(portctl, root)
     try:
         count = int(ex.directive.get("allocations", ["0"])[0])
         steps = [Step(0, f"portctl allocate --app app --instance i --service s{n} -q", [])
@@ -338,7 +348,7 @@ def main():
                 print(f"{rel}:{ex.line}: skipped: {' '.join(ex.directive['skip'])}")
                 continue
             if "hexdump" in ex.directive:
-                actual = hexdump(frames_for(ex, frames_bin, portctl, netns))
+                actual = hexdump(frames_for(ex, frames_bin, portctl, netns, root))
                 expected = [t.rstrip() for t in ex.body]
                 checked += 1
                 if expected != [t.rstrip() for t in actual]:
@@ -348,7 +358,7 @@ def main():
             if sandbox is None or "continue" not in ex.directive:
                 if sandbox:
                     sandbox.close()
-                sandbox = Sandbox(portctl)
+                sandbox = Sandbox(portctl, root)
             sandbox.prepare(ex.directive, ex.previous_block)
             outputs = sandbox.run(ex.steps, netns)
             for step, out in zip(ex.steps, outputs):
