@@ -182,6 +182,7 @@ void Connection::flush() {
     int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&pipe_), &buf, 1);
     if (n > 0) {
       out_.erase(0, static_cast<std::size_t>(n));
+      last_activity_ms = uv_now(server_->loop());
     } else if (n != UV_EAGAIN) {  // EPIPE/ECONNRESET: the peer left
       out_.clear();
       close();
@@ -229,6 +230,8 @@ void Connection::on_write(uv_write_t* req, int status) {
     c->close();
     return;
   }
+  // A client reading a long reply slowly is not idle.
+  c->last_activity_ms = uv_now(c->server_->loop());
   if (!c->reading_ && !c->paused_for_queue_ &&
       c->in_flight_ <= c->server_->config().max_pending_output / 2) {
     c->start_reading();

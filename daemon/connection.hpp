@@ -38,7 +38,7 @@ class Connection {
   std::optional<std::uint64_t> watch_id;
   /// Requests of this connection in the current batch, not yet answered.
   std::size_t queued = 0;
-  /// uv_now() of the last byte received (for the slow-client sweep).
+  /// uv_now() of the last byte received or reply written (for the idle sweep).
   std::uint64_t last_activity_ms = 0;
   bool mid_frame() const noexcept { return decoder_.mid_frame(); }
   /// Read buffer of a new connection. The decoder zero-fills what it
@@ -48,6 +48,8 @@ class Connection {
   /// More than limits.max_pending_output_bytes of responses wait to be
   /// written: the peer is not reading, so it gets no more output for now.
   bool backlogged() const noexcept;
+  /// Bytes of responses not yet taken by the peer (queued and in flight).
+  std::size_t pending_bytes() const noexcept { return in_flight_ + out_.size(); }
 
  private:
   Connection(Server& server, std::uint64_t id, std::size_t max_frame);

@@ -25,8 +25,17 @@ namespace {
 // A batch that fills the map grows it and runs again; past this many
 // attempts its mutations fail with store_full.
 constexpr int kMaxBatchAttempts = 8;
-// How often idle connections holding a partial frame are looked for.
+// How often idle connections are looked for, at most (a short
+// limits.idle_timeout_seconds is checked twice per timeout).
 constexpr std::uint64_t kSweepIntervalMs = 5000;
+// Fixed part of the map kept free for changes that remove data (portd.toml(5),
+// max_map_size_mib): a release copies a few pages of each index on write.
+constexpr std::size_t kFixedHeadroom = std::size_t{256} << 10;
+
+// Changes that can make the registry larger; release and gc only shrink it.
+bool adds_data(proto::Op op) noexcept {
+  return op == proto::Op::allocate || op == proto::Op::import;
+}
 // How long a stopping daemon waits for clients to take their replies.
 constexpr std::uint64_t kShutdownGraceMs = 5000;
 // Queue entries whose storage is kept between batches (about 0.5 KiB each).
@@ -96,7 +105,10 @@ Server::Server(store::Store& store, Registry& registry, Listener listener, Serve
   idle_timer_.data = this;
   uv_timer_init(&loop_, &sweep_timer_);
   sweep_timer_.data = this;
-  uv_timer_start(&sweep_timer_, on_sweep_timer, kSweepIntervalMs, kSweepIntervalMs);
+  const std::uint64_t sweep_ms = std::clamp<std::uint64_t>(
+      static_cast<std::uint64_t>(options_.config.idle_timeout_seconds) * 500, 500,
+      kSweepIntervalMs);
+  uv_timer_start(&sweep_timer_, on_sweep_timer, sweep_ms, sweep_ms);
   uv_unref(reinterpret_cast<uv_handle_t*>(&sweep_timer_));
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
@@ -258,6 +270,20 @@ void Server::process_batch() {
                          "the store is full: free disk space or raise "
                          "limits.max_map_size_mib in portd.toml");
   std::optional<Error> refuse;
+  refuse_adds_ = false;
+  if (std::any_of(batch.begin(), batch.end(),
+                  [](const Pending& p) { return p.request && adds_data(p.request->op); })) {
+    // Keep room for removing everything: a gc or an import --replace of
+    // the whole registry writes at most as many pages as it holds now,
+    // copy-on-write, so adding stops while the data would not fit twice.
+    try {
+      refuse_adds_ = 2 * store_->used_bytes() + kFixedHeadroom > options_.config.max_map_size;
+    } catch (const Error& e) {
+      // Not knowing the size is no reason to refuse: the map's own limit
+      // still stops a batch that does not fit.
+      logger("store")->warn("failed to measure the store: {}", e.what());
+    }
+  }
   for (int attempt = 0;; ++attempt) {
     std::string failure;
     BatchResult result = run_batch(batch, refuse, now, events, failure);
@@ -361,6 +387,16 @@ Server::BatchResult Server::run_batch(std::vector<Pending>& batch,
       proto::encode_error(out, req.id, *refuse);
       continue;
     }
+    if (refuse_adds_ && adds_data(req.op)) {
+      proto::encode_error(
+          out, req.id,
+          Error(ErrorCode::store_full,
+                fmt::format("the store is nearly full: half of limits.max_map_size_mib ({} MiB) "
+                            "is kept free so that releases always fit; release allocations, run "
+                            "'portctl gc', or raise max_map_size_mib in portd.toml",
+                            options_.config.max_map_size >> 20)));
+      continue;
+    }
     std::size_t before = out.size();
     OpContext ctx{req, *registry_, txn ? &*txn : nullptr, info_, conn, now, out};
     try {
@@ -428,16 +464,37 @@ Server::BatchResult Server::run_batch(std::vector<Pending>& batch,
 
 void Server::publish(const std::vector<Event>& events) {
   if (events.empty()) return;
+  std::string frames;
   for (auto& [id, c] : connections_) {
     if (!c->watch_id || c->closing()) continue;
+    frames.clear();
     for (const Event& e : events) {
-      proto::encode_ok(c->output(), *c->watch_id, 2, [&](proto::Packer& pk) {
+      proto::encode_ok(frames, *c->watch_id, 2, [&](proto::Packer& pk) {
         proto::pack_key(pk, "event");
         proto::pack_string(pk, e.kind == Event::Kind::allocated ? "allocated" : "released");
         proto::pack_key(pk, "allocation");
         proto::pack_allocation(pk, e.allocation);
       });
     }
+    if (c->pending_bytes() + frames.size() > options_.config.max_pending_output) {
+      // A watcher that does not read would make us buffer every change
+      // for it (portd-protocol(7), WATCH): it gets a last "overflow"
+      // event instead, is closed once that is written (or when the idle
+      // timeout finds it still stalled), and may watch again and list.
+      logger("server")->warn(
+          "connection {}: watcher fell {} bytes behind; sending overflow and "
+          "closing it",
+          c->id(), c->pending_bytes());
+      proto::encode_ok(c->output(), *c->watch_id, 1, [&](proto::Packer& pk) {
+        proto::pack_key(pk, "event");
+        proto::pack_string(pk, "overflow");
+      });
+      c->watch_id.reset();
+      c->flush();
+      c->close_after_flush();
+      continue;
+    }
+    c->output() += frames;
     c->flush();
   }
 }
@@ -543,13 +600,17 @@ void Server::on_sweep_timer(uv_timer_t* t) {
       static_cast<std::uint64_t>(self->options_.config.idle_timeout_seconds) * 1000;
   std::vector<Connection*> stale;
   for (auto& [id, c] : self->connections_) {
-    // Only a half-sent frame is suspicious; an idle client between requests
-    // (or a watcher) may stay as long as it likes.
-    if (c->mid_frame() && now - c->last_activity_ms > limit) stale.push_back(c);
+    // Every connection that neither sends nor takes replies for the timeout
+    // is closed, or 512 forgotten ones would lock the user out
+    // (limits.max_connections). A watcher waits for events by design: only
+    // one that stopped reading (after its overflow event) is idle.
+    if (c->watch_id || c->queued > 0) continue;
+    if (now - c->last_activity_ms > limit) stale.push_back(c);
   }
   for (Connection* c : stale) {
-    logger("server")->info("closing connection {}: partial frame idle for over {} s", c->id(),
-                           self->options_.config.idle_timeout_seconds);
+    logger("server")->info("closing connection {}: idle for over {} s{}", c->id(),
+                           self->options_.config.idle_timeout_seconds,
+                           c->mid_frame() ? " with a partial frame" : "");
     c->close();
   }
   if (int removed = self->store_->reader_check(); removed > 0) {
