@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "connection.hpp"
+#include "failure.hpp"
 #include "log.hpp"
 #include "model/time.hpp"
 #include "server.hpp"
@@ -217,33 +218,38 @@ Server::BatchResult Server::run_batch(std::vector<Pending>& batch,
     OpContext ctx{req, *registry_, txn ? &*txn : nullptr, info_, conn, now, out};
     try {
       dispatch(ctx);
-    } catch (const store::DiskFull& e) {
-      undo();
-      failure = e.what();
-      return BatchResult::disk_full;
-    } catch (const Error& e) {
-      if (e.code() == ErrorCode::store_full) {
-        undo();
-        return BatchResult::map_full;
+    } catch (...) {
+      const Failure f = classify_current_exception();
+      switch (f.kind) {
+        case FailureKind::fatal:
+          throw;
+        case FailureKind::disk_full:
+          undo();
+          failure = f.message;
+          return BatchResult::disk_full;
+        case FailureKind::map_full:
+          undo();
+          return BatchResult::map_full;
+        case FailureKind::request:
+          out.resize(before);
+          proto::encode_error(out, req.id, *f.error);
+          break;
+        case FailureKind::unexpected:
+          if (txn && txn->writable() && proto::is_mutation(req.op)) {
+            // The op may have stored part of its change before it failed;
+            // an error reply must mean "nothing happened" (reliability T07
+            // found a key answered "out of memory" yet committed). Drop the
+            // batch and run it again with mutations refused.
+            undo();
+            failure = f.message;
+            return BatchResult::write_failed;
+          }
+          out.resize(before);
+          logger("server")->error("{} request {} failed: {}", proto::to_string(req.op), req.id,
+                                  f.message);
+          proto::encode_error(out, req.id, Error(ErrorCode::internal, f.message));
+          break;
       }
-      out.resize(before);
-      proto::encode_error(out, req.id, e);
-    } catch (const store::StoreFatal&) {
-      throw;
-    } catch (const std::exception& e) {  // std::bad_alloc, or a bug
-      if (txn && txn->writable() && proto::is_mutation(req.op)) {
-        // The op may have stored part of its change before it failed; an
-        // error reply must mean "nothing happened" (reliability T07 found a
-        // key answered "out of memory" yet committed). Drop the batch and
-        // run it again with mutations refused.
-        undo();
-        failure = e.what();
-        return BatchResult::write_failed;
-      }
-      out.resize(before);
-      logger("server")->error("{} request {} failed: {}", proto::to_string(req.op), req.id,
-                              e.what());
-      proto::encode_error(out, req.id, Error(ErrorCode::internal, e.what()));
     }
   }
   if (txn) {
@@ -257,20 +263,13 @@ Server::BatchResult Server::run_batch(std::vector<Pending>& batch,
     const std::uint64_t commit_start = uv_hrtime();
     try {
       registry_->commit(*txn);
-    } catch (const store::StoreFatal&) {
-      throw;
-    } catch (const store::DiskFull& e) {
+    } catch (...) {
+      const Failure f = classify_current_exception();
+      if (f.kind == FailureKind::fatal) throw;
       take_back();
-      failure = e.what();
-      return BatchResult::disk_full;
-    } catch (const Error& e) {
-      take_back();
-      failure = e.what();
-      return e.code() == ErrorCode::store_full ? BatchResult::map_full : BatchResult::write_failed;
-    } catch (const std::exception& e) {  // std::bad_alloc
-      take_back();
-      failure = e.what();
-      return BatchResult::write_failed;
+      failure = f.message;
+      if (f.kind == FailureKind::disk_full) return BatchResult::disk_full;
+      return f.kind == FailureKind::map_full ? BatchResult::map_full : BatchResult::write_failed;
     }
     if (txn->writable()) gather_.committed(writers_in(batch, false), uv_hrtime() - commit_start);
     events = txn->events();
