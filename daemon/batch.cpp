@@ -141,7 +141,7 @@ void Server::process_batch() {
       continue;
     }
     if (Connection* c = find(p.conn_id)) {
-      --c->queued;
+      c->request_answered();
       if (p.fatal) c->close_after_flush();
     }
   }

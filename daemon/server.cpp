@@ -168,7 +168,7 @@ Connection* Server::find(std::uint64_t id) noexcept {
 
 void Server::enqueue(Connection& conn, proto::Request request) {
   uv_idle_start(&wake_, [](uv_idle_t*) {});  // a no-op when already started
-  ++conn.queued;
+  conn.request_queued();
   // Built in place: every move of a Request copies a dozen strings.
   // Field by field rather than emplace_back(args...): that needs C++20's
   // parenthesized aggregate init, which clang 14 (the sanitizer and fuzzing
@@ -181,7 +181,7 @@ void Server::enqueue(Connection& conn, proto::Request request) {
 void Server::enqueue_error(Connection& conn, std::uint64_t request_id, const Error& error,
                            bool fatal) {
   uv_idle_start(&wake_, [](uv_idle_t*) {});
-  ++conn.queued;
+  conn.request_queued();
   pending_.push_back(Pending{conn.id(), std::nullopt, error, request_id, fatal});
 }
 
@@ -308,8 +308,8 @@ void Server::on_sweep_timer(uv_timer_t* t) {
     // is closed, or 512 forgotten ones would lock the user out
     // (limits.max_connections). A watcher waits for events by design: only
     // one that stopped reading (after its overflow event) is idle.
-    if (c->watch_id || c->queued > 0) continue;
-    if (now - c->last_activity_ms > limit) stale.push_back(c);
+    if (c->watch_id() || c->queued() > 0) continue;
+    if (c->idle_ms(now) > limit) stale.push_back(c);
   }
   for (Connection* c : stale) {
     logger("server")->info("closing connection {}: idle for over {} s{}", c->id(),

@@ -13,10 +13,10 @@ void Server::publish(const std::vector<Event>& events) {
   if (events.empty()) return;
   std::string frames;
   for (auto& [id, c] : connections_) {
-    if (!c->watch_id || c->closing()) continue;
+    if (!c->watch_id() || c->closing()) continue;
     frames.clear();
     for (const Event& e : events) {
-      proto::encode_ok(frames, *c->watch_id, 2, [&](proto::Packer& pk) {
+      proto::encode_ok(frames, *c->watch_id(), 2, [&](proto::Packer& pk) {
         proto::pack_key(pk, "event");
         proto::pack_string(pk, e.kind == Event::Kind::allocated ? "allocated" : "released");
         proto::pack_key(pk, "allocation");
@@ -32,11 +32,11 @@ void Server::publish(const std::vector<Event>& events) {
           "connection {}: watcher fell {} bytes behind; sending overflow and "
           "closing it",
           c->id(), c->pending_bytes());
-      proto::encode_ok(c->output(), *c->watch_id, 1, [&](proto::Packer& pk) {
+      proto::encode_ok(c->output(), *c->watch_id(), 1, [&](proto::Packer& pk) {
         proto::pack_key(pk, "event");
         proto::pack_string(pk, "overflow");
       });
-      c->watch_id.reset();
+      c->stop_watching();
       c->flush();
       c->close_after_flush();
       continue;
@@ -47,7 +47,7 @@ void Server::publish(const std::vector<Event>& events) {
 }
 
 void op_watch(OpContext& ctx) {
-  if (ctx.conn) ctx.conn->watch_id = ctx.request.id;
+  if (ctx.conn) ctx.conn->start_watching(ctx.request.id);
   proto::encode_ok(ctx.out, ctx.request.id, 1, [&](proto::Packer& pk) {
     proto::pack_key(pk, "watching");
     pk.pack_true();
