@@ -71,7 +71,7 @@ Connection* Connection::accept(Server& server, uv_stream_t* listener, std::uint6
     uv_close(reinterpret_cast<uv_handle_t*>(&c->pipe_), on_close);
     return nullptr;
   }
-  c->last_activity_ms = uv_now(server.loop());
+  c->last_activity_ms_ = uv_now(server.loop());
   c->start_reading();
   return c;
 }
@@ -130,7 +130,7 @@ void Connection::read(ssize_t nread) {
     return;
   }
   decoder_.commit(static_cast<std::size_t>(nread));
-  last_activity_ms = uv_now(server_->loop());
+  last_activity_ms_ = uv_now(server_->loop());
   // A read that filled its buffer means a client with more to send: give
   // it the large buffer from now on.
   if (static_cast<std::size_t>(nread) >= read_chunk_) read_chunk_ = kReadChunk;
@@ -139,7 +139,7 @@ void Connection::read(ssize_t nread) {
 
 void Connection::decode_frames() {
   try {
-    while (queued < kMaxQueuedRequests) {
+    while (queued_ < kMaxQueuedRequests) {
       auto payload = decoder_.next();
       if (!payload) return;
       try {
@@ -182,6 +182,7 @@ void Connection::flush() {
     int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&pipe_), &buf, 1);
     if (n > 0) {
       out_.erase(0, static_cast<std::size_t>(n));
+      last_activity_ms_ = uv_now(server_->loop());
     } else if (n != UV_EAGAIN) {  // EPIPE/ECONNRESET: the peer left
       out_.clear();
       close();
@@ -204,7 +205,7 @@ void Connection::flush() {
     // A peer that sends but never reads would make us buffer without bound.
     if (in_flight_ > server_->config().max_pending_output) stop_reading();
   }
-  if (paused_for_queue_ && queued == 0 && !close_when_flushed_ && !closing_) {
+  if (paused_for_queue_ && queued_ == 0 && !close_when_flushed_ && !closing_) {
     // Its queue is answered: take the next requests from the buffer, and
     // read again once the buffer holds less than a queue's worth.
     paused_for_queue_ = false;
@@ -229,6 +230,8 @@ void Connection::on_write(uv_write_t* req, int status) {
     c->close();
     return;
   }
+  // A client reading a long reply slowly is not idle.
+  c->last_activity_ms_ = uv_now(c->server_->loop());
   if (!c->reading_ && !c->paused_for_queue_ &&
       c->in_flight_ <= c->server_->config().max_pending_output / 2) {
     c->start_reading();
@@ -248,7 +251,7 @@ void Connection::close_after_flush() {
 void Connection::maybe_finish_close() {
   // Requests of this connection may still sit in the current batch; their
   // replies are flushed after it, and only then is an empty queue final.
-  if (close_when_flushed_ && in_flight_ == 0 && out_.empty() && queued == 0) {
+  if (close_when_flushed_ && in_flight_ == 0 && out_.empty() && queued_ == 0) {
     close();
   }
 }

@@ -35,11 +35,18 @@ class Connection {
   bool closing() const noexcept { return closing_; }
 
   /// The id of this connection's watch request, if it is watching.
-  std::optional<std::uint64_t> watch_id;
+  const std::optional<std::uint64_t>& watch_id() const noexcept { return watch_id_; }
+  /// Makes this connection a watcher: events carry `request_id`.
+  void start_watching(std::uint64_t request_id) noexcept { watch_id_ = request_id; }
+  /// No more events for this connection (after its overflow event).
+  void stop_watching() noexcept { watch_id_.reset(); }
+  /// A request of this connection joined the batch queue / was answered.
+  void request_queued() noexcept { ++queued_; }
+  void request_answered() noexcept { --queued_; }
   /// Requests of this connection in the current batch, not yet answered.
-  std::size_t queued = 0;
-  /// uv_now() of the last byte received (for the slow-client sweep).
-  std::uint64_t last_activity_ms = 0;
+  std::size_t queued() const noexcept { return queued_; }
+  /// Milliseconds since the last byte received or reply written, at uv_now() `now`.
+  std::uint64_t idle_ms(std::uint64_t now) const noexcept { return now - last_activity_ms_; }
   bool mid_frame() const noexcept { return decoder_.mid_frame(); }
   /// Read buffer of a new connection. The decoder zero-fills what it
   /// prepares, so 64 KiB for each of 500 idle or slowloris connections
@@ -48,6 +55,8 @@ class Connection {
   /// More than limits.max_pending_output_bytes of responses wait to be
   /// written: the peer is not reading, so it gets no more output for now.
   bool backlogged() const noexcept;
+  /// Bytes of responses not yet taken by the peer (queued and in flight).
+  std::size_t pending_bytes() const noexcept { return in_flight_ + out_.size(); }
 
  private:
   Connection(Server& server, std::uint64_t id, std::size_t max_frame);
@@ -62,6 +71,9 @@ class Connection {
   void stop_reading();
   void maybe_finish_close();
 
+  std::optional<std::uint64_t> watch_id_;
+  std::size_t queued_ = 0;
+  std::uint64_t last_activity_ms_ = 0;  ///< uv_now() of the last read or write
   uv_pipe_t pipe_{};
   Server* server_;
   std::uint64_t id_;

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -22,7 +23,48 @@ spdlog::level::level_enum& level_ref() {
   return l;
 }
 
+// The %* flag of the journal pattern: the message's sd-daemon(3) prefix.
+class JournalPrefixFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    const std::string_view prefix = journal_prefix(msg.level);
+    dest.append(prefix.data(), prefix.data() + prefix.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JournalPrefixFlag>();
+  }
+};
+
 }  // namespace
+
+std::string_view journal_prefix(spdlog::level::level_enum level) noexcept {
+  switch (level) {
+    case spdlog::level::trace:
+    case spdlog::level::debug:
+      return "<7>";
+    case spdlog::level::info:
+      return "<6>";
+    case spdlog::level::warn:
+      return "<4>";
+    case spdlog::level::err:
+      return "<3>";
+    case spdlog::level::critical:
+      return "<2>";
+    default:
+      return "<6>";
+  }
+}
+
+std::unique_ptr<spdlog::formatter> make_formatter(bool journal) {
+  auto f = std::make_unique<spdlog::pattern_formatter>();
+  if (journal) {
+    f->add_flag<JournalPrefixFlag>('*').set_pattern("%*%n: %v");
+  } else {
+    f->set_pattern("%Y-%m-%dT%H:%M:%S.%e portd[%P] %l %n: %v");
+  }
+  return f;
+}
 
 void init_logging(std::string_view level) {
   auto l = spdlog::level::from_str(std::string(level));
@@ -30,8 +72,7 @@ void init_logging(std::string_view level) {
     throw std::invalid_argument("unknown log level '" + std::string(level) + "'");
   }
   level_ref() = l;
-  bool journal = std::getenv("JOURNAL_STREAM") != nullptr;
-  sink()->set_pattern(journal ? "<%l> %n: %v" : "%Y-%m-%dT%H:%M:%S.%e portd[%P] %l %n: %v");
+  sink()->set_formatter(make_formatter(std::getenv("JOURNAL_STREAM") != nullptr));
   spdlog::set_level(l);
 }
 

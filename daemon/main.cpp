@@ -9,6 +9,7 @@
 #include <iostream>
 #include <new>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
@@ -79,28 +80,37 @@ struct Options {
 
 int serve(const Options& opt) {
   daemon::init_logging(opt.log_level);
+  // A file named on the command line must exist: silently serving the
+  // defaults instead would hide a typo. Only the default path may be absent.
+  if (!opt.config.empty() && !fs::exists(fs::path(opt.config))) {
+    throw ConfigError(
+        fmt::format("failed to read config file '{}': no such file (--config)", opt.config));
+  }
   fs::path config_path = opt.config.empty() ? default_config_path() : fs::path(opt.config);
   Config config = load_config(config_path);
   fs::path state_dir = opt.state_dir.empty() ? default_state_dir() : fs::path(opt.state_dir);
   fs::path socket = opt.socket.empty() ? default_socket_path() : fs::path(opt.socket);
 
-  daemon::Listener listener = daemon::acquire_listener(socket);
-  try {
-    ensure_private_dir(state_dir);
-    daemon::lock_state_dir(state_dir, 3000);
-  } catch (...) {
-    if (!listener.activated) ::unlink(listener.path.c_str());
-    throw;
-  }
+  // The config and the store come first, the socket last: a daemon that
+  // cannot open its store must fail before any client connects, so that an
+  // autostarting client reads this start-up error in the log instead of a
+  // reset connection, and an activated socket keeps its queued clients for
+  // the next start.
+  ensure_private_dir(state_dir);
+  daemon::lock_state_dir(state_dir, 3000);
   store::StoreOptions so;
   so.dir = state_dir;
   so.map_size = config.map_size;
   so.max_map_size = config.max_map_size;
   store::Store store(so);
+  for (const std::string& warning : store.open_warnings()) {
+    daemon::logger("store")->warn("{}", warning);
+  }
   OsPortProbe probe;
   Registry registry(store, config, probe, kernel_ephemeral_range());
   daemon::logger("store")->info("opened '{}'", state_dir.string());
 
+  daemon::Listener listener = daemon::acquire_listener(socket);
   daemon::ServerOptions server_options{std::move(config), config_path, opt.idle_exit};
   daemon::Server server(store, registry, listener, std::move(server_options));
   int status = server.run();

@@ -7,9 +7,6 @@
 #include <array>
 
 #include <csignal>
-#include <iterator>
-#include <unordered_map>
-#include <unordered_set>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -22,15 +19,11 @@
 namespace portd::daemon {
 namespace {
 
-// A batch that fills the map grows it and runs again; past this many
-// attempts its mutations fail with store_full.
-constexpr int kMaxBatchAttempts = 8;
-// How often idle connections holding a partial frame are looked for.
+// How often idle connections are looked for, at most (a short
+// limits.idle_timeout_seconds is checked twice per timeout).
 constexpr std::uint64_t kSweepIntervalMs = 5000;
 // How long a stopping daemon waits for clients to take their replies.
 constexpr std::uint64_t kShutdownGraceMs = 5000;
-// Queue entries whose storage is kept between batches (about 0.5 KiB each).
-constexpr std::size_t kKeepBatchCapacity = 1024;
 
 std::string user_at_host() {
   // The passwd entry, not $USER: activated and autostarted daemons may run
@@ -96,7 +89,10 @@ Server::Server(store::Store& store, Registry& registry, Listener listener, Serve
   idle_timer_.data = this;
   uv_timer_init(&loop_, &sweep_timer_);
   sweep_timer_.data = this;
-  uv_timer_start(&sweep_timer_, on_sweep_timer, kSweepIntervalMs, kSweepIntervalMs);
+  const std::uint64_t sweep_ms = std::clamp<std::uint64_t>(
+      static_cast<std::uint64_t>(options_.config.idle_timeout_seconds) * 500, 500,
+      kSweepIntervalMs);
+  uv_timer_start(&sweep_timer_, on_sweep_timer, sweep_ms, sweep_ms);
   uv_unref(reinterpret_cast<uv_handle_t*>(&sweep_timer_));
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
@@ -172,7 +168,7 @@ Connection* Server::find(std::uint64_t id) noexcept {
 
 void Server::enqueue(Connection& conn, proto::Request request) {
   uv_idle_start(&wake_, [](uv_idle_t*) {});  // a no-op when already started
-  ++conn.queued;
+  conn.request_queued();
   // Built in place: every move of a Request copies a dozen strings.
   // Field by field rather than emplace_back(args...): that needs C++20's
   // parenthesized aggregate init, which clang 14 (the sanitizer and fuzzing
@@ -185,7 +181,7 @@ void Server::enqueue(Connection& conn, proto::Request request) {
 void Server::enqueue_error(Connection& conn, std::uint64_t request_id, const Error& error,
                            bool fatal) {
   uv_idle_start(&wake_, [](uv_idle_t*) {});
-  ++conn.queued;
+  conn.request_queued();
   pending_.push_back(Pending{conn.id(), std::nullopt, error, request_id, fatal});
 }
 
@@ -204,241 +200,6 @@ void Server::on_check(uv_check_t* h) {
     // are sent only after their commit, so exiting loses no acknowledged
     // allocation and the supervisor restarts us.
     exit_store_fatal(e);
-  }
-}
-
-bool Server::any_runnable() const {
-  for (const Pending& p : pending_) {
-    auto it = connections_.find(p.conn_id);
-    if (it == connections_.end() || !it->second->backlogged()) return true;
-  }
-  return false;
-}
-
-std::size_t Server::writers_in(const std::vector<Pending>& list, bool runnable_only) const {
-  std::vector<std::uint64_t> seen;
-  for (const Pending& p : list) {
-    if (p.deferred || !p.request || !proto::is_mutation(p.request->op)) continue;
-    if (runnable_only) {
-      auto it = connections_.find(p.conn_id);
-      if (it == connections_.end() || it->second->backlogged()) continue;
-    }
-    if (std::find(seen.begin(), seen.end(), p.conn_id) == seen.end()) seen.push_back(p.conn_id);
-  }
-  return seen.size();
-}
-
-void Server::process_batch() {
-  // Requests deferred for a backlogged client wait for its output to drain
-  // (a write callback, after which this check runs again); spinning the
-  // loop or opening a transaction for them now would be wasted.
-  if (!any_runnable()) {
-    uv_idle_stop(&wake_);
-    return;
-  }
-  if (!stopping_) {
-    const std::uint64_t now_ns = uv_hrtime();
-    if (gather_.should_wait(writers_in(pending_, true), now_ns)) {
-      // Sleep until a client sends or the window closes; wake_ stays
-      // active, so the loop reads what arrived and this check runs again.
-      wait_readable(uv_backend_fd(&loop_), gather_.remaining(now_ns));
-      return;
-    }
-  }
-  // Take the queue and give pending_ the previous batch's storage: a fresh
-  // vector for every batch regrows and moves each queued Request once per
-  // doubling, which was a quarter of the daemon's work per pipelined
-  // request (bench/RESULTS.md, section A).
-  std::vector<Pending> batch;
-  batch.swap(pending_);
-  pending_.swap(spare_);
-  std::int64_t now = unix_now();
-  std::vector<Event> events;
-  const Error store_full(ErrorCode::store_full,
-                         "the store is full: free disk space or raise "
-                         "limits.max_map_size_mib in portd.toml");
-  std::optional<Error> refuse;
-  for (int attempt = 0;; ++attempt) {
-    std::string failure;
-    BatchResult result = run_batch(batch, refuse, now, events, failure);
-    if (result == BatchResult::done) break;
-    if (result == BatchResult::map_full) {
-      // Grow the map with no transaction open and run the batch again; at
-      // the size limit, answer its mutations with store_full.
-      try {
-        store_->grow();
-        logger("store")->info("store map grown to {} bytes", store_->map_size());
-      } catch (const Error& e) {
-        logger("store")->error("{}", e.what());
-        refuse = store_full;
-      }
-      if (attempt + 1 >= kMaxBatchAttempts) refuse = store_full;
-    } else if (result == BatchResult::disk_full) {
-      // A bigger map cannot help a full file system (reliability T04).
-      logger("store")->error("{}", failure);
-      refuse = store_full;
-    } else {
-      // The commit failed for another reason (out of memory, or a write
-      // that failed earlier in the batch and aborted the txn). Nothing of
-      // the batch is stored, so none of its replies may say otherwise:
-      // answer its mutations with the error and its reads from a fresh txn.
-      logger("store")->error("batch not stored: {}", failure);
-      refuse = Error(ErrorCode::internal,
-                     fmt::format("failed to store the request: {}; try again", failure));
-    }
-    if (attempt + 1 >= 2 * kMaxBatchAttempts) {
-      // A batch whose reads fail too cannot be answered at all.
-      throw store::StoreFatal("failed to run a batch: " + failure);
-    }
-  }
-  std::vector<Pending> deferred;
-  for (Pending& p : batch) {
-    if (p.deferred) {
-      deferred.push_back(std::move(p));
-      continue;
-    }
-    if (Connection* c = find(p.conn_id)) {
-      --c->queued;
-      if (p.fatal) c->close_after_flush();
-    }
-  }
-  // Deferred requests go first: they were read before anything queued now.
-  pending_.insert(pending_.begin(), std::make_move_iterator(deferred.begin()),
-                  std::make_move_iterator(deferred.end()));
-  publish(events);
-  for (const Pending& p : batch) {
-    if (Connection* c = find(p.conn_id)) c->flush();
-  }
-  batch.clear();
-  // Keep the storage for the next batch, unless a burst made it large.
-  if (batch.capacity() <= kKeepBatchCapacity) spare_.swap(batch);
-  if (!any_runnable()) uv_idle_stop(&wake_);
-}
-
-Server::BatchResult Server::run_batch(std::vector<Pending>& batch,
-                                      const std::optional<Error>& refuse, std::int64_t now,
-                                      std::vector<Event>& events, std::string& failure) {
-  const bool allow_writes = !refuse.has_value();
-  bool writable = false, store_needed = false;
-  for (const Pending& p : batch) {
-    if (!p.request) continue;
-    writable = writable || (allow_writes && proto::is_mutation(p.request->op));
-    store_needed = store_needed || needs_store(p.request->op);
-  }
-  // Output written so far for each connection, to undo a batch that must rerun.
-  std::unordered_map<std::uint64_t, std::size_t> marks;
-  std::string orphan;  // replies for connections that have gone
-  std::optional<Batch> txn;
-  if (store_needed) txn.emplace(registry_->begin(writable));
-  auto undo = [&] {
-    for (auto [id, size] : marks) {
-      if (Connection* c = find(id)) c->output().resize(size);
-    }
-    if (txn) registry_->abort(*txn);
-  };
-
-  // A client that does not read its responses gets no more output than
-  // limits.max_pending_output_bytes: the rest of its requests wait, in
-  // order, until that has drained (portd(1) LIMITS). Stopping its reads is
-  // not enough, because the requests already read can be hundreds of
-  // `list`s, each as large as the registry.
-  std::unordered_set<std::uint64_t> held_back;
-  for (Pending& p : batch) {
-    Connection* conn = find(p.conn_id);
-    p.deferred = conn && (held_back.contains(p.conn_id) || conn->backlogged());
-    if (p.deferred) {
-      held_back.insert(p.conn_id);
-      continue;
-    }
-    std::string& out = conn ? conn->output() : orphan;
-    if (conn) marks.try_emplace(p.conn_id, out.size());
-    if (!p.request) {
-      proto::encode_error(out, p.error_id, *p.error);
-      continue;
-    }
-    const proto::Request& req = *p.request;
-    if (refuse && proto::is_mutation(req.op)) {
-      proto::encode_error(out, req.id, *refuse);
-      continue;
-    }
-    std::size_t before = out.size();
-    OpContext ctx{req, *registry_, txn ? &*txn : nullptr, info_, conn, now, out};
-    try {
-      dispatch(ctx);
-    } catch (const store::DiskFull& e) {
-      undo();
-      failure = e.what();
-      return BatchResult::disk_full;
-    } catch (const Error& e) {
-      if (e.code() == ErrorCode::store_full) {
-        undo();
-        return BatchResult::map_full;
-      }
-      out.resize(before);
-      proto::encode_error(out, req.id, e);
-    } catch (const store::StoreFatal&) {
-      throw;
-    } catch (const std::exception& e) {  // std::bad_alloc, or a bug
-      if (txn && txn->writable() && proto::is_mutation(req.op)) {
-        // The op may have stored part of its change before it failed; an
-        // error reply must mean "nothing happened" (reliability T07 found a
-        // key answered "out of memory" yet committed). Drop the batch and
-        // run it again with mutations refused.
-        undo();
-        failure = e.what();
-        return BatchResult::write_failed;
-      }
-      out.resize(before);
-      logger("server")->error("{} request {} failed: {}", proto::to_string(req.op), req.id,
-                              e.what());
-      proto::encode_error(out, req.id, Error(ErrorCode::internal, e.what()));
-    }
-  }
-  if (txn) {
-    // commit() rebuilds the in-memory state when it fails; only the
-    // replies are left to take back.
-    auto take_back = [&] {
-      for (auto [id, size] : marks) {
-        if (Connection* c = find(id)) c->output().resize(size);
-      }
-    };
-    const std::uint64_t commit_start = uv_hrtime();
-    try {
-      registry_->commit(*txn);
-    } catch (const store::StoreFatal&) {
-      throw;
-    } catch (const store::DiskFull& e) {
-      take_back();
-      failure = e.what();
-      return BatchResult::disk_full;
-    } catch (const Error& e) {
-      take_back();
-      failure = e.what();
-      return e.code() == ErrorCode::store_full ? BatchResult::map_full : BatchResult::write_failed;
-    } catch (const std::exception& e) {  // std::bad_alloc
-      take_back();
-      failure = e.what();
-      return BatchResult::write_failed;
-    }
-    if (txn->writable()) gather_.committed(writers_in(batch, false), uv_hrtime() - commit_start);
-    events = txn->events();
-  }
-  return BatchResult::done;
-}
-
-void Server::publish(const std::vector<Event>& events) {
-  if (events.empty()) return;
-  for (auto& [id, c] : connections_) {
-    if (!c->watch_id || c->closing()) continue;
-    for (const Event& e : events) {
-      proto::encode_ok(c->output(), *c->watch_id, 2, [&](proto::Packer& pk) {
-        proto::pack_key(pk, "event");
-        proto::pack_string(pk, e.kind == Event::Kind::allocated ? "allocated" : "released");
-        proto::pack_key(pk, "allocation");
-        proto::pack_allocation(pk, e.allocation);
-      });
-    }
-    c->flush();
   }
 }
 
@@ -543,26 +304,22 @@ void Server::on_sweep_timer(uv_timer_t* t) {
       static_cast<std::uint64_t>(self->options_.config.idle_timeout_seconds) * 1000;
   std::vector<Connection*> stale;
   for (auto& [id, c] : self->connections_) {
-    // Only a half-sent frame is suspicious; an idle client between requests
-    // (or a watcher) may stay as long as it likes.
-    if (c->mid_frame() && now - c->last_activity_ms > limit) stale.push_back(c);
+    // Every connection that neither sends nor takes replies for the timeout
+    // is closed, or 512 forgotten ones would lock the user out
+    // (limits.max_connections). A watcher waits for events by design: only
+    // one that stopped reading (after its overflow event) is idle.
+    if (c->watch_id() || c->queued() > 0) continue;
+    if (c->idle_ms(now) > limit) stale.push_back(c);
   }
   for (Connection* c : stale) {
-    logger("server")->info("closing connection {}: partial frame idle for over {} s", c->id(),
-                           self->options_.config.idle_timeout_seconds);
+    logger("server")->info("closing connection {}: idle for over {} s{}", c->id(),
+                           self->options_.config.idle_timeout_seconds,
+                           c->mid_frame() ? " with a partial frame" : "");
     c->close();
   }
   if (int removed = self->store_->reader_check(); removed > 0) {
     logger("store")->info("cleared {} stale reader slot(s)", removed);
   }
-}
-
-void op_watch(OpContext& ctx) {
-  if (ctx.conn) ctx.conn->watch_id = ctx.request.id;
-  proto::encode_ok(ctx.out, ctx.request.id, 1, [&](proto::Packer& pk) {
-    proto::pack_key(pk, "watching");
-    pk.pack_true();
-  });
 }
 
 }  // namespace portd::daemon

@@ -110,6 +110,9 @@ class Server {
   std::uint64_t next_conn_id_ = 1;
   bool stopping_ = false;
   bool listener_open_ = false;
+  /// This batch's allocate/import requests are refused: the map's headroom
+  /// for releases is reached (portd.toml(5), max_map_size_mib).
+  bool refuse_adds_ = false;
 };
 
 }  // namespace portd::daemon

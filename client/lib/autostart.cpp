@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -104,6 +105,25 @@ std::string last_log_line(const std::filesystem::path& log, std::uintmax_t offse
   }
   if (last.size() > 300) last.resize(300);
   return last;
+}
+
+// Repeats on stderr the warnings the daemon we started logged after
+// `offset` (e.g. a damaged store set aside and replaced by an empty
+// registry, portd(1) FILES): the user ran portctl, not portd, and would
+// otherwise never see them. Lines look like "<time> portd[<pid>] warning
+// <domain>: <text>".
+void print_startup_warnings(const std::filesystem::path& log, std::uintmax_t offset) {
+  std::ifstream in(log, std::ios::binary);
+  if (!in) return;
+  in.seekg(static_cast<std::streamoff>(offset));
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto at = line.find("] warning ");
+    if (at == std::string::npos) continue;
+    std::string text = line.substr(at + 10);
+    if (text.size() > 1000) text.resize(1000);
+    std::fprintf(stderr, "portctl: portd warned at start-up: %s\n", text.c_str());
+  }
 }
 
 // Starts `argv` detached: fork, setsid, fork again (so the daemon is no child
@@ -313,6 +333,9 @@ UniqueFd connect_daemon(const std::filesystem::path& socket, const Options& opti
     ConnectAttempt attempt = connect_unix(socket, options.connect_timeout);
     if (attempt.fd) {
       check_peer_uid(attempt.fd.get(), socket);
+      // The daemon opens its store before it listens, so whatever it had
+      // to warn about is in the log by now.
+      print_startup_warnings(log, log_offset);
       return std::move(attempt.fd);  // the lock is released on return
     }
     if (!nobody_listening(attempt.error) && attempt.error != ETIMEDOUT) {

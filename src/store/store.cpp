@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "model/error.hpp"
+#include "store/file_check.hpp"
 #include "store/lmdb.hpp"
 #include "store/schema.hpp"
 
@@ -36,24 +37,6 @@ void make_dirs(const std::filesystem::path& dir) {
   }
   throw Error(ErrorCode::internal, fmt::format("failed to create directory '{}': {}", dir.string(),
                                                std::strerror(errno)));
-}
-
-// LMDB creates a store by writing its two meta pages in one pwrite. If that
-// write came back short (a full disk, a crash during the very first start)
-// the file is shorter than two pages, holds no commit, and every later open
-// fails with MDB_INVALID: portd could never start again (reliability T07).
-// Such a file holds nothing, so move it aside and let LMDB start afresh.
-void set_aside_partial_file(const std::filesystem::path& dir) {
-  const std::filesystem::path data = dir / "data.mdb";
-  struct stat st {};
-  if (::lstat(data.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return;
-  if (st.st_size >= 2 * ::sysconf(_SC_PAGESIZE)) return;
-  const std::filesystem::path aside = dir / "data.mdb.partial";
-  if (::rename(data.c_str(), aside.c_str()) != 0) {
-    throw Error(ErrorCode::internal, fmt::format("failed to move the partial store file '{}' "
-                                                 "aside: {}",
-                                                 data.string(), std::strerror(errno)));
-  }
 }
 
 }  // namespace
@@ -90,6 +73,8 @@ struct StoreState {
   std::atomic<std::thread::id> writer{};
   // Highest page number a commit has used so far (touched by the writer only).
   std::size_t last_pgno = 0;
+  // What the user must be told about how the store was opened.
+  std::vector<std::string> warnings;
   std::mutex idle_mutex;
   std::vector<lmdb::Txn> idle_readers;  // declared after env: destroyed first
 };
@@ -144,12 +129,13 @@ StoreState::StoreState(const StoreOptions& options)
       where(fmt::format("store '{}'", options.dir.string())),
       max_map_size(options.max_map_size) {
   make_dirs(dir);
-  set_aside_partial_file(dir);
+  set_aside_partial_file(dir, warnings);
   lmdb::check(mdb_env_set_maxdbs(env.get(), schema::kDbCount), "configure", where);
   // MDB_NOTLS: read txns may cross threads (uv_queue_work) and one thread
   // may hold several. No NOSYNC/NOMETASYNC/WRITEMAP/MAPASYNC: a commit that
   // returned is on disk, and a full disk is an error code, not SIGBUS.
   lmdb::check(mdb_env_open(env.get(), dir.c_str(), MDB_NOTLS, 0600), "open", where);
+  check_file_size(env.get(), dir);
   int dead = 0;
   lmdb::check(mdb_reader_check(env.get(), &dead), "check readers of", where);
   size_map(options.map_size);
@@ -554,6 +540,28 @@ void Store::grow() {
 
 std::size_t Store::map_size() const noexcept {
   return impl_->map_size.load();
+}
+
+std::size_t Store::used_bytes() {
+  auto& s = *impl_;
+  lmdb::Txn txn = s.take_reader();
+  auto pages = [](const MDB_stat& st) {
+    return st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+  };
+  MDB_stat st{};
+  lmdb::check(mdb_env_stat(s.env.get(), &st), "inspect", s.where);
+  const std::size_t page_size = st.ms_psize;
+  std::size_t total = pages(st);
+  for (MDB_dbi dbi : {s.dbi.alloc, s.dbi.port, s.dbi.key, s.dbi.sticky, s.dbi.frozen, s.dbi.meta}) {
+    lmdb::check(mdb_stat(txn.get(), dbi, &st), "inspect", s.where);
+    total += pages(st);
+  }
+  s.recycle(std::move(txn));
+  return total * page_size;
+}
+
+const std::vector<std::string>& Store::open_warnings() const noexcept {
+  return impl_->warnings;
 }
 
 int Store::reader_check() {

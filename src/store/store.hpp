@@ -133,6 +133,15 @@ class Store {
   void grow();
   std::size_t map_size() const noexcept;
 
+  /// Bytes of the pages the registry's data occupies now (branch, leaf and
+  /// overflow pages of every sub-database and of the main database; free
+  /// pages not counted). Opens a read txn. Throws per commit() on failure.
+  std::size_t used_bytes();
+
+  /// What opening the store found that the user must hear about (an empty
+  /// or partial data.mdb replaced by an empty registry): one sentence each.
+  const std::vector<std::string>& open_warnings() const noexcept;
+
   /// Clears reader slots left by dead processes; returns how many.
   int reader_check();
 

@@ -87,10 +87,10 @@ DaemonProcess::DaemonProcess(Options options) : options_(std::move(options)), di
   state_dir_ = dir_.path() / "state" / "portd";
   config_file_ = dir_.path() / "config" / "portd" / "portd.toml";
   log_file_ = dir_.path() / "portd.log";
-  if (!options_.config_toml.empty()) {
-    fs::create_directories(config_file_.parent_path());
-    std::ofstream(config_file_) << options_.config_toml;
-  }
+  // Always written (empty means the defaults): portd refuses a --config
+  // file that does not exist.
+  fs::create_directories(config_file_.parent_path());
+  std::ofstream(config_file_) << options_.config_toml;
   start();
 }
 

@@ -35,6 +35,8 @@ Layout::Layout(const fs::path& r)
       log(r / "portd.log") {
   fs::create_directories(runtime);
   fs::permissions(runtime, fs::perms::owner_all);
+  // portd refuses a --config file that does not exist; empty means the defaults.
+  write_config("");
 }
 
 void Layout::write_config(const std::string& toml) const {

@@ -322,12 +322,11 @@ class Replayer {
     fs::path portd_log = work_.parent_path() / "reopen.log";
     std::error_code ec;
     fs::remove(portd_log, ec);
-    pid_t pid =
-        testing::spawn({testing::portd_binary().string(), "--socket", sock.string(), "--state-dir",
-                        work_.string(), "--config", (work_.parent_path() / "none.toml").string()},
-                       {"HOME=" + work_.parent_path().string(),
-                        "XDG_RUNTIME_DIR=" + runtime.string(), "PATH=/usr/bin:/bin"},
-                       portd_log);
+    pid_t pid = testing::spawn({testing::portd_binary().string(), "--socket", sock.string(),
+                                "--state-dir", work_.string(), "--config", "/dev/null"},
+                               {"HOME=" + work_.parent_path().string(),
+                                "XDG_RUNTIME_DIR=" + runtime.string(), "PATH=/usr/bin:/bin"},
+                               portd_log);
     std::string where = "portd on the state for barrier " + std::to_string(k);
     bool ok = testing::wait_for_socket(sock, 10s);
     if (ok) {

@@ -32,10 +32,10 @@ ActivatedDaemon::ActivatedDaemon(Options options)
   state_dir_ = dir_.path() / "state" / "portd";
   config_file_ = dir_.path() / "config" / "portd" / "portd.toml";
   log_file_ = dir_.path() / "portd.log";
-  if (!options_.config_toml.empty()) {
-    fs::create_directories(config_file_.parent_path());
-    std::ofstream(config_file_) << options_.config_toml;
-  }
+  // Always written (empty means the defaults): portd refuses a --config
+  // file that does not exist.
+  fs::create_directories(config_file_.parent_path());
+  std::ofstream(config_file_) << options_.config_toml;
 
   // What systemd does for a portd.socket unit: bind with mode 0600 and
   // listen with Backlog=; the socket outlives every daemon.
