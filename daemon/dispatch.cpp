@@ -15,8 +15,9 @@ struct Entry {
 
 // Indexed by proto::Op, which is sorted by name; the static_assert below
 // keeps the two in step.
-constexpr std::array<Entry, 11> kOps = {{
+constexpr std::array<Entry, 12> kOps = {{
     {proto::Op::allocate, op_allocate, true},
+    {proto::Op::allocate_all, op_allocate_all, true},
     {proto::Op::check, op_check, true},
     {proto::Op::export_, op_export, true},
     {proto::Op::gc, op_gc, true},

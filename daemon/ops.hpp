@@ -42,6 +42,7 @@ bool needs_store(proto::Op op) noexcept;
 void dispatch(OpContext& ctx);
 
 void op_allocate(OpContext& ctx);
+void op_allocate_all(OpContext& ctx);
 void op_check(OpContext& ctx);
 void op_export(OpContext& ctx);
 void op_gc(OpContext& ctx);

@@ -235,6 +235,20 @@ AllocateResult Client::allocate(const AllocateRequest& a) {
   });
 }
 
+std::vector<AllocateResult> Client::allocate_all(const AllocateAllRequest& a) {
+  proto::Request req = detail::to_model(a);
+  return impl_->call(req, true, [](const proto::Response& r) {
+    std::vector<AllocateResult> out;
+    for (Allocation& x : as_allocations(field(r, "allocations"), "allocations")) {
+      out.push_back({std::move(x), false});
+    }
+    for_each_element(field(r, "created"), "created", [&, i = std::size_t{0}](auto& e) mutable {
+      if (i < out.size()) out[i++].created = as_bool(&e, "created");
+    });
+    return out;
+  });
+}
+
 namespace {
 ReleaseResult read_release(const proto::Response& r) {
   ReleaseResult out;

@@ -53,4 +53,15 @@ Error to_client_error(const portd::Error& e) {
   return out;
 }
 
+proto::Request to_model(const AllocateAllRequest& a) {
+  proto::Request r;
+  r.op = proto::Op::allocate_all;
+  r.key = {a.app, a.instance, ""};
+  r.worktree = a.worktree;
+  for (const auto& s : a.services) {
+    r.services.push_back({s.service, s.port, s.prefer, s.pool, s.description});
+  }
+  return r;
+}
+
 }  // namespace portd::client::detail

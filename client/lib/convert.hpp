@@ -5,6 +5,7 @@
 #include "model/allocation.hpp"
 #include "model/error.hpp"
 #include "portd/client.hpp"
+#include "proto/codec.hpp"
 
 namespace portd::client::detail {
 
@@ -14,6 +15,8 @@ Allocation to_public(const portd::Allocation& a);
 portd::Allocation to_model(const Allocation& a);
 /// Public filter -> core filter.
 portd::Filter to_model(const Filter& f);
+/// Public allocate_all arguments -> the codec's request (op allocate_all).
+proto::Request to_model(const AllocateAllRequest& a);
 /// A core error (from the codec, the daemon's reply or paths) as a client
 /// Error with the same code, message, holder and owner.
 Error to_client_error(const portd::Error& e);

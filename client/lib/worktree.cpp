@@ -81,7 +81,7 @@ std::optional<Worktree> main_worktree(const std::filesystem::path& top,
   auto instance = instance_from_head(gitdir);
   std::string app = sanitize_name(top.filename().string());
   if (!instance || app.empty()) return std::nullopt;
-  return Worktree{app, *instance, top, false};
+  return Worktree{app, *instance, top, false, top};
 }
 
 // A `.git` file: "gitdir: <path>", relative to the directory holding it.
@@ -105,10 +105,15 @@ std::optional<Worktree> from_git_file(const std::filesystem::path& top,
   if (common_dir.is_relative()) common_dir = gitdir / common_dir;
   std::error_code ec;
   auto resolved = std::filesystem::weakly_canonical(common_dir, ec);
-  std::string app = repo_name(ec ? common_dir.lexically_normal() : resolved);
+  const std::filesystem::path common_path =
+      without_trailing_slash(ec ? common_dir.lexically_normal() : resolved);
+  std::string app = repo_name(common_path);
   std::string instance = sanitize_name(top.filename().string());
   if (app.empty() || instance.empty()) return std::nullopt;
-  return Worktree{app, instance, top, true};
+  // A non-bare repository's common directory is <main worktree>/.git.
+  std::filesystem::path main_top;
+  if (common_path.filename() == ".git") main_top = common_path.parent_path();
+  return Worktree{app, instance, top, true, main_top};
 }
 
 }  // namespace

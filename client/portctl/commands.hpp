@@ -40,6 +40,7 @@ Runner setup_release(CLI::App& cmd);
 Runner setup_scan(CLI::App& cmd);
 Runner setup_stats(CLI::App& cmd);
 Runner setup_status(CLI::App& cmd);
+Runner setup_up(CLI::App& cmd);
 Runner setup_version(CLI::App& cmd);
 Runner setup_watch(CLI::App& cmd);
 
@@ -64,6 +65,7 @@ inline constexpr std::array kCommands = {
     CommandSpec{"stats", "Show how full each pool is", setup_stats},
     CommandSpec{"status", "Show this app/instance's allocations and whether they listen",
                 setup_status},
+    CommandSpec{"up", "Allocate every service of the project manifest (.portd.toml)", setup_up},
     CommandSpec{"version", "Print the versions of portctl and portd", setup_version},
     CommandSpec{"watch", "Print allocation events as they happen", setup_watch},
 };

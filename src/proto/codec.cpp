@@ -17,9 +17,9 @@ namespace {
 // --- ops -------------------------------------------------------------------
 
 // Indexed by Op; keep in the enum's (sorted) order.
-constexpr std::array<std::string_view, 11> kOpNames = {
-    "allocate", "check", "export",  "gc",    "health", "hello",
-    "import",   "list",  "release", "stats", "watch",
+constexpr std::array<std::string_view, 12> kOpNames = {
+    "allocate", "allocate_all", "check", "export",  "gc",    "health",
+    "hello",    "import",       "list",  "release", "stats", "watch",
 };
 static_assert(kOpNames.size() == static_cast<std::size_t>(Op::watch) + 1);
 
@@ -51,6 +51,8 @@ constexpr std::size_t kMaxResponseDepth = 8;
 // Leases longer than a century are a mistake; this also keeps
 // created_at + ttl far from overflowing.
 constexpr std::int64_t kMaxTtlSeconds = 100LL * 366 * 86400;
+// Services in one allocate_all: far more than a project has.
+constexpr std::uint32_t kMaxAllocateAll = 256;
 // 9999-12-31T23:59:59Z: the largest time RFC 3339 can spell.
 constexpr std::int64_t kMaxTime = 253'402'300'799;
 
@@ -227,6 +229,8 @@ enum class Key : std::uint8_t {
   allocation_id,
   dry_run,
   allocations,
+  requests,
+  prefer,
   // allocation maps only
   allocated_by,
   created_at,
@@ -253,6 +257,8 @@ Key classify(std::string_view k) noexcept {
       return Key::unknown;
     case 5:
       return k == "force" ? Key::force : Key::unknown;
+    case 6:
+      return k == "prefer" ? Key::prefer : Key::unknown;
     case 7:
       if (k == "service") return Key::service;
       if (k == "replace") return Key::replace;
@@ -261,6 +267,7 @@ Key classify(std::string_view k) noexcept {
     case 8:
       if (k == "instance") return Key::instance;
       if (k == "worktree") return Key::worktree;
+      if (k == "requests") return Key::requests;
       return Key::unknown;
     case 10:
       if (k == "created_at") return Key::created_at;
@@ -353,6 +360,39 @@ void read_import(const Fields& f, Request& r, std::size_t payload_size) {
   if (const auto* o = f[Key::replace]) r.replace = as_bool(*o, "replace");
 }
 
+// allocate_all: {app, instance, worktree?, requests: [{service, port?,
+// prefer?, pool?, description?}, ...]}.
+void read_allocate_all(const Fields& f, Request& r) {
+  r.key.app = as_name(f[Key::app], "app");
+  r.key.instance = as_name(f[Key::instance], "instance");
+  if (const auto* o = f[Key::worktree]) r.worktree = as_text(*o, "worktree");
+  const msgpack::object* list = f[Key::requests];
+  if (!list || list->type != msgpack::type::ARRAY || list->via.array.size == 0) {
+    fail("field 'requests' must be a non-empty array");
+  }
+  if (list->via.array.size > kMaxAllocateAll) {
+    fail(fmt::format("field 'requests' has more than {} entries", kMaxAllocateAll));
+  }
+  for (std::uint32_t i = 0; i < list->via.array.size; ++i) {
+    const msgpack::object& item = list->via.array.ptr[i];
+    if (item.type != msgpack::type::MAP) fail(fmt::format("requests[{}] must be a map", i));
+    // The item's fields share names with allocate's; the app and instance
+    // are the request's.
+    Fields fi(item);
+    fi.slot[static_cast<std::size_t>(Key::app)] = f[Key::app];
+    fi.slot[static_cast<std::size_t>(Key::instance)] = f[Key::instance];
+    Request one;
+    try {
+      read_allocate(fi, one);
+    } catch (const Error& e) {
+      throw Error(e.code(), fmt::format("requests[{}]: {}", i, e.what()));
+    }
+    ServiceRequest s{one.key.service, one.port, false, one.pool, one.description};
+    if (const auto* o = fi[Key::prefer]) s.prefer = as_bool(*o, "prefer");
+    r.services.push_back(std::move(s));
+  }
+}
+
 void read_fields(const Fields& f, Request& r, std::size_t payload_size) {
   if (const auto* o = f[Key::v]) {
     std::int64_t v = as_int(*o, "v");
@@ -379,6 +419,9 @@ void read_fields(const Fields& f, Request& r, std::size_t payload_size) {
   switch (r.op) {
     case Op::allocate:
       read_allocate(f, r);
+      break;
+    case Op::allocate_all:
+      read_allocate_all(f, r);
       break;
     case Op::check:
       if (!f[Key::port]) fail("field 'port' is required");
@@ -434,6 +477,21 @@ std::uint32_t filter_fields(const Filter& f) {
          (f.port ? 1u : 0u);
 }
 
+void pack_service_request(Packer& pk, const ServiceRequest& s) {
+  pk.pack_map(1 + (s.port != 0) + s.prefer + !s.pool.empty() + !s.description.empty());
+  pack_kv(pk, "service", s.service);
+  if (s.port != 0) {
+    pack_key(pk, "port");
+    pk.pack_uint16(s.port);
+  }
+  if (s.prefer) {
+    pack_key(pk, "prefer");
+    pk.pack_true();
+  }
+  if (!s.pool.empty()) pack_kv(pk, "pool", s.pool);
+  if (!s.description.empty()) pack_kv(pk, "description", s.description);
+}
+
 [[noreturn]] void bad_response(std::string_view why) {
   throw Error(ErrorCode::invalid_request, fmt::format("malformed response: {}", why));
 }
@@ -453,7 +511,8 @@ std::optional<Op> parse_op(std::string_view name) noexcept {
 }
 
 bool is_mutation(Op op) noexcept {
-  return op == Op::allocate || op == Op::release || op == Op::gc || op == Op::import;
+  return op == Op::allocate || op == Op::allocate_all || op == Op::release || op == Op::gc ||
+         op == Op::import;
 }
 
 // --- requests ----------------------------------------------------------------------
@@ -510,6 +569,9 @@ void encode_request(std::string& out, const Request& r) {
       n += 3 + (r.port != 0) + !r.pool.empty() + !r.description.empty() + !r.worktree.empty() +
            (r.pid != 0) + (r.ttl_seconds != 0) + r.replace + r.force;
       break;
+    case Op::allocate_all:
+      n += 3 + !r.worktree.empty();
+      break;
     case Op::check:
     case Op::gc:
       n += 1;
@@ -562,6 +624,14 @@ void encode_request(std::string& out, const Request& r) {
         pack_key(pk, "force");
         pk.pack_true();
       }
+      break;
+    case Op::allocate_all:
+      pack_kv(pk, "app", r.key.app);
+      pack_kv(pk, "instance", r.key.instance);
+      if (!r.worktree.empty()) pack_kv(pk, "worktree", r.worktree);
+      pack_key(pk, "requests");
+      pk.pack_array(static_cast<std::uint32_t>(r.services.size()));
+      for (const ServiceRequest& s : r.services) pack_service_request(pk, s);
       break;
     case Op::check:
       pack_key(pk, "port");

@@ -26,6 +26,7 @@ inline constexpr std::uint32_t kProtocolVersion = 1;
 /// Every op, in sorted order (the daemon's dispatch table relies on it).
 enum class Op : std::uint8_t {
   allocate,
+  allocate_all,
   check,
   export_,
   gc,
@@ -45,11 +46,21 @@ std::optional<Op> parse_op(std::string_view name) noexcept;
 /// True for ops that write the store (they go through group commit).
 bool is_mutation(Op op) noexcept;
 
+/// One service of an allocate_all request.
+struct ServiceRequest {
+  std::string service;
+  Port port = 0;        ///< 0 = auto-assign
+  bool prefer = false;  ///< `port` is only a preference (auto-assign when taken)
+  std::string pool;
+  std::string description;
+};
+
 /// A decoded request. Which fields are meaningful depends on `op`:
 /// allocate: key, port (0 = auto), pool, description, worktree, pid,
 ///   ttl_seconds, replace, force; check: port; list/release: filter
 ///   (release also by filter.id, sent as "allocation_id"); gc: dry_run;
-///   import: records, replace.
+///   import: records, replace; allocate_all: key.app, key.instance,
+///   worktree, services.
 struct Request {
   std::uint64_t id = 0;
   std::uint32_t version = kProtocolVersion;
@@ -67,6 +78,7 @@ struct Request {
   Filter filter;
   bool dry_run = false;
   std::vector<Allocation> records;
+  std::vector<ServiceRequest> services;
 };
 
 /// Error from decoding a request. `request_id` is the request's id when it

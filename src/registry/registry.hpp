@@ -33,6 +33,9 @@ struct AllocateRequest {
   bool replace = false;          ///< move an existing key to the explicit `port`
   bool force = false;            ///< register an explicit port that the OS has bound
   std::string allocated_by;      ///< "user@host", filled in by the daemon
+  /// allocate_all only: `port` is a preference; when another key holds it,
+  /// the OS has it bound or the key holds another port, auto-assign instead.
+  bool prefer = false;
 };
 
 struct AllocateResult {
@@ -134,6 +137,16 @@ class Registry {
   /// owner), pool_exhausted, invalid_request (unknown pool, bad names),
   /// store_full.
   AllocateResult allocate(Batch& batch, const AllocateRequest& request, std::int64_t now);
+
+  /// Allocates every request (one app/instance's services) or none: the
+  /// first failure is thrown and nothing of the call is kept (sticky
+  /// records of a pool_exhausted rollback aside). Results are in request
+  /// order. Throws Error with: invalid_request (a service or port twice,
+  /// bad names), key_exists, port_taken, port_in_use (for ports without
+  /// `prefer`), pool_exhausted, store_full. See portd-protocol(7)
+  /// "allocate_all".
+  std::vector<AllocateResult> allocate_all(Batch& batch, std::vector<AllocateRequest> requests,
+                                           std::int64_t now);
 
   /// Releases by id (filter.id; not_found when absent) or by the other
   /// filter fields (at least one required: invalid_request otherwise; an

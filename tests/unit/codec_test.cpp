@@ -131,9 +131,18 @@ Request round_trip(const Request& r) {
 
 TEST(Op, NamesRoundTrip) {
   const std::vector<std::pair<Op, std::string_view>> all = {
-      {Op::allocate, "allocate"}, {Op::check, "check"}, {Op::export_, "export"}, {Op::gc, "gc"},
-      {Op::health, "health"},     {Op::hello, "hello"}, {Op::import, "import"},  {Op::list, "list"},
-      {Op::release, "release"},   {Op::stats, "stats"}, {Op::watch, "watch"},
+      {Op::allocate, "allocate"},
+      {Op::allocate_all, "allocate_all"},
+      {Op::check, "check"},
+      {Op::export_, "export"},
+      {Op::gc, "gc"},
+      {Op::health, "health"},
+      {Op::hello, "hello"},
+      {Op::import, "import"},
+      {Op::list, "list"},
+      {Op::release, "release"},
+      {Op::stats, "stats"},
+      {Op::watch, "watch"},
   };
   for (auto [op, name] : all) {
     EXPECT_EQ(to_string(op), name);
@@ -150,6 +159,7 @@ TEST(Op, Mutations) {
   EXPECT_TRUE(is_mutation(Op::release));
   EXPECT_TRUE(is_mutation(Op::gc));
   EXPECT_TRUE(is_mutation(Op::import));
+  EXPECT_TRUE(is_mutation(Op::allocate_all));
   for (Op op : {Op::check, Op::export_, Op::health, Op::hello, Op::list, Op::stats, Op::watch}) {
     EXPECT_FALSE(is_mutation(op)) << to_string(op);
   }

@@ -154,6 +154,23 @@ struct AllocateResult {
   bool created = false;  ///< false when the key already had this allocation
 };
 
+/// One service of allocate_all().
+struct ServiceRequest {
+  std::string service;
+  std::uint16_t port = 0;   ///< 0 = let the daemon pick one
+  bool prefer = false;      ///< `port` is a preference: pick another when it is taken
+  std::string pool;         ///< empty = the service's pool
+  std::string description;  ///< free text
+};
+
+/// Every service of one app/instance, for allocate_all().
+struct AllocateAllRequest {
+  std::string app;
+  std::string instance;
+  std::string worktree;  ///< absolute worktree path recorded on each allocation
+  std::vector<ServiceRequest> services;
+};
+
 /// Selects allocations; unset fields match anything; set fields are AND-ed.
 struct Filter {
   std::optional<std::uint64_t> id;
@@ -251,6 +268,10 @@ struct Worktree {
   std::string instance;       ///< worktree directory name, or branch / short commit id
   std::filesystem::path top;  ///< absolute top directory of the worktree
   bool linked = false;        ///< a `git worktree add` worktree (not the main one)
+  /// Top directory of the repository's main worktree (== top unless linked;
+  /// empty for a worktree of a bare repository). Files every worktree
+  /// shares, such as the .portd.toml manifest, are looked up there.
+  std::filesystem::path main_top;
 };
 
 /// Finds the git worktree containing `start` without running git: walks up
@@ -303,6 +324,12 @@ class PORTD_CLIENT_API Client {
   /// Throws Error(port_taken / key_exists / port_in_use / port_reserved /
   /// pool_exhausted / invalid_request).
   AllocateResult allocate(const AllocateRequest& request);
+  /// Allocates every service of `request` in one daemon transaction, or
+  /// none: results in request order; idempotent like allocate(). Throws the
+  /// first failure's Error (port_taken / key_exists / port_in_use for a
+  /// port without `prefer`, pool_exhausted, invalid_request) with nothing
+  /// allocated. See portd-protocol(7) "allocate_all".
+  std::vector<AllocateResult> allocate_all(const AllocateAllRequest& request);
   /// Releases one allocation by id. Throws Error(not_found).
   ReleaseResult release(std::uint64_t id);
   /// Releases every allocation matching `filter`, which must set at least one

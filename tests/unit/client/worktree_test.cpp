@@ -122,12 +122,15 @@ TEST_F(WorktreeTest, LinkedWorktreeUsesDirectoryAndMainRepoName) {
   EXPECT_EQ(wt->instance, "feature-payments");
   EXPECT_EQ(wt->top, linked);
   EXPECT_TRUE(wt->linked);
+  // Shared files (.portd.toml) are looked up at the main worktree.
+  EXPECT_TRUE(fs::equivalent(wt->main_top, repo)) << wt->main_top;
 
   // The main worktree is unaffected by its linked sibling.
   auto main = detect_worktree(repo);
   ASSERT_TRUE(main);
   EXPECT_EQ(main->instance, "main");
   EXPECT_FALSE(main->linked);
+  EXPECT_EQ(main->main_top, main->top);
 }
 
 TEST_F(WorktreeTest, LinkedWorktreeOfBareRepository) {
@@ -139,6 +142,7 @@ TEST_F(WorktreeTest, LinkedWorktreeOfBareRepository) {
   ASSERT_TRUE(wt);
   EXPECT_EQ(wt->app, "myapp");
   EXPECT_EQ(wt->instance, "dev");
+  EXPECT_TRUE(wt->main_top.empty());  // a bare repository has no main worktree
 }
 
 TEST_F(WorktreeTest, NestedDirectoryFindsTheTop) {
