@@ -1,15 +1,11 @@
-#include <unistd.h>
-
-#include <algorithm>
 #include <optional>
-#include <random>
-#include <thread>
 #include <typeinfo>
 
 #include <fmt/format.h>
 
 #include "lib/autostart.hpp"
 #include "lib/convert.hpp"
+#include "lib/retry.hpp"
 #include "lib/transport.hpp"
 #include "paths/paths.hpp"
 #include "portd/client.hpp"
@@ -111,54 +107,6 @@ std::filesystem::path resolve_socket(const Options& options) {
   return ec ? p : abs.lexically_normal();
 }
 
-// A reply the daemon sent before closing the connection, if one is already
-// buffered; std::nullopt otherwise.
-std::optional<proto::Response> pending_reply(detail::Connection& c) {
-  try {
-    const auto now = Clock::now();
-    return proto::decode_response(c.read_frame(&now));
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-}
-
-// Waits between attempts while the daemon answers `busy`: a jittered,
-// doubling backoff (so that many refused clients do not come back in step),
-// for at most `budget` after the first refusal.
-class BusyRetry {
- public:
-  explicit BusyRetry(std::chrono::milliseconds budget) : budget_(budget) {}
-
-  // Sleeps before the next attempt; throws Error(busy) once the budget is spent.
-  void wait(const portd::Error& busy) {
-    const auto now = Clock::now();
-    if (!deadline_) {
-      deadline_ = now + budget_;
-      rng_.seed(static_cast<std::uint32_t>(now.time_since_epoch().count()) ^
-                static_cast<std::uint32_t>(::getpid()));
-    }
-    if (now >= *deadline_) {
-      const auto& limit = busy.limit();
-      throw Error(ErrorCode::busy,
-                  limit ? fmt::format("portd is busy ({} connections); try again", *limit)
-                        : std::string("portd is busy; try again"));
-    }
-    std::uniform_int_distribution<std::int64_t> jitter(step_.count() / 2, step_.count());
-    auto pause = std::chrono::milliseconds(jitter(rng_));
-    pause = std::min(pause, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                *deadline_ - now + std::chrono::milliseconds(1)));
-    std::this_thread::sleep_for(pause);
-    step_ = std::min(step_ * 2, kMaxStep);
-  }
-
- private:
-  static constexpr std::chrono::milliseconds kMaxStep{250};
-  std::chrono::milliseconds budget_;
-  std::chrono::milliseconds step_{10};
-  std::optional<Clock::time_point> deadline_;
-  std::minstd_rand rng_;
-};
-
 }  // namespace
 
 // Hidden: Impl's members would otherwise inherit Client's default visibility.
@@ -177,55 +125,44 @@ struct __attribute__((visibility("hidden"))) Client::Impl {
 
   // Sends `request` and hands the successful reply to `convert`. Retries
   // once on a fresh connection when the daemon closed the connection before
-  // replying, if the request is `idempotent` or was not sent at all. A daemon
-  // at its connection limit answers `busy` and closes the connection: that is
-  // retried on fresh connections with jittered backoff until
-  // options.connect_timeout has passed since the first refusal.
+  // replying, if the request is `idempotent` or was not sent at all; `busy`
+  // is retried on fresh connections for options.connect_timeout.
   template <class F>
   auto call(proto::Request& request, bool idempotent, F&& convert) {
-    BusyRetry busy(options.connect_timeout);
+    detail::BusyRetry busy(options.connect_timeout);
     for (int lost_retries = 0;;) {
       detail::Connection& c = connection();
       request.id = next_id++;
       std::string frame;
       proto::encode_request(frame, request);
       try {
-        const auto deadline = Clock::now() + options.request_timeout;
-        std::optional<proto::Response> response;
-        try {
-          c.send_all(frame, deadline);
-        } catch (const detail::ConnectionLost&) {
-          // A refused connection is closed with its reply already sent:
-          // read that rather than report the broken pipe.
-          response = pending_reply(c);
-          if (!response) throw;
-        }
-        if (!response) response = proto::decode_response(c.read_frame(&deadline));
-        if (!response->ok && !response->error) {
+        proto::Response response =
+            detail::exchange(c, frame, Clock::now() + options.request_timeout);
+        if (!response.ok && !response.error) {
           throw Error(ErrorCode::bad_response, "portd failed without an error");
         }
-        if (!response->ok && response->id == 0) {
+        if (!response.ok && response.id == 0) {
           // Id 0: the daemon answers the connection, not a request (busy,
           // framing errors), and closes it.
           conn.reset();
-          if (response->error->code() == portd::ErrorCode::busy) {
-            busy.wait(*response->error);
+          if (response.error->code() == portd::ErrorCode::busy) {
+            busy.wait(*response.error);
             continue;
           }
-          throw detail::to_client_error(*response->error);
+          throw detail::to_client_error(*response.error);
         }
-        if (response->id != request.id) {
+        if (response.id != request.id) {
           conn.reset();
           throw Error(ErrorCode::bad_response,
                       fmt::format("failed to read portd's reply: id {} answers request {}",
-                                  response->id, request.id));
+                                  response.id, request.id));
         }
-        if (!response->ok) {
+        if (!response.ok) {
           // The daemon closes the connection after an oversized frame.
-          if (response->error->code() == portd::ErrorCode::frame_too_large) conn.reset();
-          throw detail::to_client_error(*response->error);
+          if (response.error->code() == portd::ErrorCode::frame_too_large) conn.reset();
+          throw detail::to_client_error(*response.error);
         }
-        return convert(*response);
+        return convert(response);
       } catch (const detail::ConnectionLost& lost) {
         conn.reset();
         if (lost_retries++ > 0 || !(idempotent || lost.nothing_sent())) {
