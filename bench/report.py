@@ -1,9 +1,13 @@
 #!/usr/bin/python3
 """Turns the raw results of bench/run.sh into bench/RESULTS.md (on stdout).
 
-Every figure is "median (min-max)" over the repetitions. A ratio is computed
-within each repetition (the two sides ran back to back) and then summarised
-the same way, so drift between repetitions cancels out of it.
+Every figure is "median (min-max)" over the repetitions that succeeded. A
+ratio is computed within each repetition (the two sides ran back to back) and
+then summarised the same way, so drift between repetitions cancels out of it.
+
+Only figures this run measured are printed. Explanations of missed goals are
+hand-written in bench/ANALYSIS.md, for the commit named there; this script
+links to that file and never copies its numbers into RESULTS.md.
 """
 import glob
 import json
@@ -64,6 +68,18 @@ def fmt_num(v, unit=""):
     return f"{v:.2f}"
 
 
+def failures():
+    """[(key, rep, reason)] of the measurements run.sh did not use."""
+    path = os.path.join(RES, "failed.tsv")
+    out = []
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                key, rep, why = (line.rstrip("\n").split("\t", 2) + ["", ""])[:3]
+                out.append((key, int(rep), why))
+    return out
+
+
 def show(s, unit=""):
     if not s:
         return "n/a"
@@ -71,7 +87,9 @@ def show(s, unit=""):
     m = fmt_num(statistics.median(vals), unit)
     lo, hi = fmt_num(min(vals), unit), fmt_num(max(vals), unit)
     suffix = "×" if unit == "x" else ""
-    return f"{m}{suffix} ({lo}–{hi}){' ' + unit if unit and unit != 'x' else ''}"
+    # A figure over fewer repetitions than the run made says so.
+    short = f" [{len(vals)} of {REPS} reps]" if len(vals) < REPS else ""
+    return f"{m}{suffix} ({lo}–{hi}){' ' + unit if unit and unit != 'x' else ''}{short}"
 
 
 def spawn_times(key):
@@ -89,6 +107,8 @@ def spawn_times(key):
 
 
 F = facts()
+REPS = int(F.get("reps", "0") or 0)
+FAILED = failures()
 goals = []  # (goal, measured, met)
 
 
@@ -100,10 +120,21 @@ def goal(text, measured_series, unit, ok_fn):
 
 print("# portd benchmark results")
 print()
+failed_reps = sorted({rep for _, rep, _ in FAILED})
+ok_reps = REPS - len(failed_reps)
 print("Written by `bench/run.sh` (do not edit by hand; re-run it). Every figure is the")
-print(f"**median (min–max) over {F.get('reps')} repetitions**; every ratio is computed within")
-print("a repetition, from two measurements taken back to back in the same run, and then")
-print("summarised the same way. Latencies are in µs unless marked, rates in requests/s.")
+print("**median (min–max) over the repetitions in which it was measured**; every ratio is")
+print("computed within a repetition, from two measurements taken back to back in the same")
+print("run, and then summarised the same way. Latencies are in µs unless marked, rates in")
+print("requests/s. A measurement with any error reply is rejected, not averaged in.")
+print()
+if FAILED:
+    print(f"**{ok_reps} of {REPS} repetitions succeeded in full**; {len(FAILED)} measurement(s)")
+    print("failed in repetition(s) " + ", ".join(str(r) for r in failed_reps) +
+          " (listed under *Failed measurements*). Figures measured in fewer repetitions")
+    print("are marked *[n of N reps]*.")
+else:
+    print(f"**{REPS} of {REPS} repetitions succeeded in full**; no measurement failed.")
 print()
 if F.get("shared") == "1":
     print("> **The machine was shared** with other engineers' builds and test runs while this")
@@ -153,9 +184,8 @@ print()
 print("¹ alloc-existing (idempotent allocate of an existing key) 4 : health 2 : check 2 : list 1;")
 print("the floor answers every op alike, so this row's ratio only bounds the mix.")
 print()
-print("² Every other `check` row asks about one port, and checks of one port in one batch")
-print("share one OS probe (portd-protocol(7)); here the ports differ, so each check pays")
-print("its own bind tests. No goal is attached to this row; it shows what the probe costs.")
+print("² Every other `check` row asks about one port; here the ports differ. No goal is")
+print("attached to this row.")
 print()
 for key, name in [("health_c1", "health"), ("check_c1", "check")]:
     p, e = A[key]
@@ -238,11 +268,9 @@ for i, n in enumerate(names_slow):
          f"/ portctl after an interpreter: {show(ratio(s, portctl_slow), 'x')}")
     print(f"| {n} | {show(s)} | {r} |")
 print()
-print("² Run round-robin with the interpreters, each portctl run follows a 60–170 ms Python")
-print("or Node process that has evicted its pages from the caches; it then takes ~3× as")
-print("long. The goals compare each peer's run time with portctl's back-to-back time from")
-print("the same repetition (peers are timed back to back with each other as well, and at")
-print("tens of ms the cache refill matters little to them); both ratios are shown.")
+print("² Timed round-robin with the interpreters, so each of these portctl runs follows a")
+print("Python or Node process. The goals compare each peer's time with portctl's")
+print("back-to-back time from the same repetition; both ratios are shown.")
 print()
 print("The commands are under C_fast and C_slow in *Exact commands* (separated by `:::`).")
 print()
@@ -317,60 +345,25 @@ for g, m, ok in goals:
     print(f"| {g} | {m} | {ok} |")
 print()
 
-# --- analysis: causes found with callgrind/perf/strace while building this benchmark ---
-# One paragraph per goal this run missed (keyed by the start of the goal text);
-# a goal met in this run gets none.
-WHY = {
-    "check p50": (
-        "**check latency vs the echo floor**: every `check` runs the OS probe the product "
-        "promises: one dual-stack bind test for TCP and one for UDP, each socket + setsockopt "
-        "+ bind + close, about 6 µs per free port on this VM (20,000-call loop), most of it "
-        "creating and freeing the two sockets. The floor does none of it, and health, which "
-        "shares every other step, meets its goal. The probe cannot be answered from an older "
-        "batch (it would report a stale OS state) and its sockets cannot be closed after the "
-        "reply (a client binding the port at once would fail), so this is the cost of an "
-        "honest answer."),
-    "check rate": (
-        "**check rate with 16 clients**: the same probe, once per port per batch; with 16 "
-        "clients on one port a batch holds only the few requests read in one loop iteration. "
-        "The 512-port row in section A shows the unshared cost."),
-    "durable rate": (
-        "**durable rate with 16 clients**: batches are nearly full now (a side run with "
-        "counters: 2,791 commits carried 41,266 writers, 14.8 of 16 on average; 72 of 2,404 "
-        "gather windows closed before everyone came). Each cycle is one synced LMDB commit "
-        "(an fdatasync of the data pages, then the meta page through LMDB's O_DSYNC "
-        "descriptor: two device flushes), ~15 page writes, the batch's allocations (probe, "
-        "LMDB puts) and the clients' round trip, all serial on the daemon's loop; the "
-        "1-client rate pays the same flushes for one allocation. Runs land on both sides of "
-        "10×. Overlapping the next batch's writes with the flush would lift it, but LMDB "
-        "has one write transaction at a time and its commit returns only after the flush."),
-    "portctl check ≤": (
-        "**portctl vs the static floor**: portctl now runs about 0.5 M instructions "
-        "(callgrind; 3.1 M before the C++ runtime was linked statically, fmt made header-only "
-        "in the client and only the invoked subcommand declared). What remains over the "
-        "static floor: loading libc dynamically (a dynamic C no-op takes ~0.17 ms more than "
-        "`noop_static` here), the C++ runtime's iostream/locale start-up (~50 k instructions), "
-        "CLI11 (its validators are constructed once per translation unit, ~15 of them, plus "
-        "the parser) and about 90 more page faults than the floor. A fully static portctl "
-        "took ~0.14 ms less in a side run but needs the system's NSS modules at run time "
-        "(getpwuid_r) and is not what distributions ship; not done."),
-    "portctl check ≥ 25×": (
-        "**portctl vs portpicker**: the process start alone (`noop_static`) is more than half "
-        "of portctl's time; the peer's time divided by the static connect floor bounds what "
-        "any client could reach on this machine, and 25× needs portctl within about 1.3× of "
-        "that floor."),
-    "portctl check ≥ 60×": (
-        "**portctl vs get-port**: as for portpicker; node's start-up is about 3× Python's, so "
-        "this ratio is the nearer one."),
-}
+# --- analysis -----------------------------------------------------------------------
+# Causes of missed goals are found by hand (callgrind, perf, strace) and
+# written in bench/ANALYSIS.md for a given commit; nothing of it is printed
+# here, because this run did not measure it.
 missed = [g for g, _, ok in goals if ok == "**missed**"]
 if missed:
-    print("## Why goals are missed (analysis, not measured by this run)")
+    print("Goals missed in this run: " + "; ".join(missed) + ". For what was found about")
+    print("their causes, see the hand-written [ANALYSIS.md](ANALYSIS.md) (not measured by")
+    print("this run; it names the commit it was written for).")
     print()
-    for g in missed:
-        for key, text in WHY.items():
-            if g.startswith(key):
-                print(f"- {text}")
+
+# --- failures --------------------------------------------------------------------------
+if FAILED:
+    print("## Failed measurements")
+    print()
+    print("| measurement | repetition | reason (last line of its stderr) |")
+    print("|---|---|---|")
+    for key, rep, why in FAILED:
+        print(f"| {key} | {rep} | {why.replace('|', '/')} |")
     print()
 
 # --- commands --------------------------------------------------------------------------

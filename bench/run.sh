@@ -100,15 +100,23 @@ note_command() {
 }
 
 # measure KEY REP CMD...: runs CMD, appends its JSON line (tagged with the
-# repetition) to $RES/KEY.jsonl.
+# repetition) to $RES/KEY.jsonl. A command that fails (loadgen exits 1 when
+# any reply was an error) or prints no JSON line is not used: the repetition
+# of KEY is recorded in $RES/failed.tsv with the command's last stderr line,
+# and RESULTS.md counts and lists it.
 measure() {
   local key=$1 rep=$2
   shift 2
   note_command "$key" "$@"
-  local line
-  if ! line=$("$@" 2>>"$RES/stderr.log" | tail -n 1) || [[ $line != "{"* ]]; then
-    # One failed measurement is reported as missing, not fatal to the run.
-    log "FAILED: $key (repetition $rep); see stderr.log"
+  local line status=0 err=$RES/measure.err
+  line=$("$@" 2>"$err" | tail -n 1) || status=$?
+  cat "$err" >>"$RES/stderr.log"
+  if ((status != 0)) || [[ $line != "{"* ]]; then
+    local why
+    why=$(tail -n 1 "$err" | tr '\t' ' ')
+    log "FAILED: $key (repetition $rep): ${why:-no output}"
+    printf '%s\t%d\t%s\n' "$key" "$rep" "${why:-exit status $status, no output}" \
+      >>"$RES/failed.tsv"
     return 0
   fi
   printf '{"rep":%d,"data":%s}\n' "$rep" "$line" >>"$RES/$key.jsonl"

@@ -144,7 +144,7 @@ void Server::accept_one() {
   if (connections_.size() >= options_.config.max_connections) {
     Error busy(ErrorCode::busy, fmt::format("too many connections (limit {}); try again later",
                                             options_.config.max_connections));
-    proto::encode_error(c->output(), 0, busy);
+    proto::encode_error(c->output(), 0, busy.with_limit(options_.config.max_connections));
     connections_.emplace(id, c);
     c->flush();
     c->close_after_flush();

@@ -1,9 +1,11 @@
+#include <optional>
 #include <typeinfo>
 
 #include <fmt/format.h>
 
 #include "lib/autostart.hpp"
 #include "lib/convert.hpp"
+#include "lib/retry.hpp"
 #include "lib/transport.hpp"
 #include "paths/paths.hpp"
 #include "portd/client.hpp"
@@ -123,19 +125,32 @@ struct __attribute__((visibility("hidden"))) Client::Impl {
 
   // Sends `request` and hands the successful reply to `convert`. Retries
   // once on a fresh connection when the daemon closed the connection before
-  // replying, if the request is `idempotent` or was not sent at all.
+  // replying, if the request is `idempotent` or was not sent at all; `busy`
+  // is retried on fresh connections for options.connect_timeout.
   template <class F>
   auto call(proto::Request& request, bool idempotent, F&& convert) {
-    for (int attempt = 0;; ++attempt) {
+    detail::BusyRetry busy(options.connect_timeout);
+    for (int lost_retries = 0;;) {
       detail::Connection& c = connection();
       request.id = next_id++;
       std::string frame;
       proto::encode_request(frame, request);
       try {
-        const auto deadline = Clock::now() + options.request_timeout;
-        c.send_all(frame, deadline);
-        std::string_view payload = c.read_frame(&deadline);
-        proto::Response response = proto::decode_response(payload);
+        proto::Response response =
+            detail::exchange(c, frame, Clock::now() + options.request_timeout);
+        if (!response.ok && !response.error) {
+          throw Error(ErrorCode::bad_response, "portd failed without an error");
+        }
+        if (!response.ok && response.id == 0) {
+          // Id 0: the daemon answers the connection, not a request (busy,
+          // framing errors), and closes it.
+          conn.reset();
+          if (response.error->code() == portd::ErrorCode::busy) {
+            busy.wait(*response.error);
+            continue;
+          }
+          throw detail::to_client_error(*response.error);
+        }
         if (response.id != request.id) {
           conn.reset();
           throw Error(ErrorCode::bad_response,
@@ -143,8 +158,6 @@ struct __attribute__((visibility("hidden"))) Client::Impl {
                                   response.id, request.id));
         }
         if (!response.ok) {
-          if (!response.error)
-            throw Error(ErrorCode::bad_response, "portd failed without an error");
           // The daemon closes the connection after an oversized frame.
           if (response.error->code() == portd::ErrorCode::frame_too_large) conn.reset();
           throw detail::to_client_error(*response.error);
@@ -152,7 +165,7 @@ struct __attribute__((visibility("hidden"))) Client::Impl {
         return convert(response);
       } catch (const detail::ConnectionLost& lost) {
         conn.reset();
-        if (attempt > 0 || !(idempotent || lost.nothing_sent())) {
+        if (lost_retries++ > 0 || !(idempotent || lost.nothing_sent())) {
           throw Error(ErrorCode::unavailable, lost.what());
         }
       } catch (const Error& e) {
@@ -370,6 +383,8 @@ void Client::watch(const std::function<bool(const WatchEvent&)>& on_event) {
     for (;;) {
       std::string_view payload = c.read_frame(first ? &deadline : nullptr);
       proto::Response r = proto::decode_response(payload);
+      // Id 0 answers the connection itself (busy, framing errors).
+      if (!r.ok && r.id == 0 && r.error) throw detail::to_client_error(*r.error);
       if (r.id != req.id) {
         throw Error(
             ErrorCode::bad_response,

@@ -47,7 +47,7 @@ portd::Filter to_model(const Filter& f) {
 }
 
 Error to_client_error(const portd::Error& e) {
-  Error out(std::string(portd::to_string(e.code())), e.what());
+  Error out(std::string(e.code_name()), e.what());
   if (e.holder()) out.with_holder(to_public(*e.holder()));
   if (e.owner()) out.with_owner(e.owner()->pid, e.owner()->command);
   return out;

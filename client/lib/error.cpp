@@ -1,23 +1,33 @@
 #include <array>
 
 #include "config.h"
+#include "model/error.hpp"
 #include "portd/client.hpp"
 
 namespace portd::client {
 namespace {
 
-// Indexed by ErrorCode; keep in the enum's order.
-constexpr std::array<std::string_view, 16> kCodeNames = {
-    "invalid_request", "unsupported_version", "unknown_op",        "port_taken",
-    "port_in_use",     "port_reserved",       "key_exists",        "not_found",
-    "pool_exhausted",  "frame_too_large",     "permission_denied", "store_full",
-    "internal",        "unavailable",         "bad_response",      "unknown",
-};
-static_assert(kCodeNames.size() == static_cast<std::size_t>(ErrorCode::unknown) + 1);
+// The public enum is written out for users of the C++17 header; it must
+// spell and number every listed code exactly as the daemon does.
+#define PORTD_CLIENT_SAME_CODE(name, exit_status, retryable)                                   \
+  static_assert(static_cast<int>(ErrorCode::name) == static_cast<int>(portd::ErrorCode::name), \
+                "client ErrorCode::" #name " is out of step with model/error_list.hpp");
+PORTD_ERROR_LIST(PORTD_CLIENT_SAME_CODE)
+#undef PORTD_CLIENT_SAME_CODE
+
+// Codes past the daemon's list, in the public enum's order.
+constexpr std::array<std::string_view, 3> kClientCodeNames = {"unavailable", "bad_response",
+                                                              "unknown"};
+static_assert(static_cast<std::size_t>(ErrorCode::unavailable) == portd::kErrorCodeCount);
+static_assert(static_cast<std::size_t>(ErrorCode::unknown) + 1 ==
+              portd::kErrorCodeCount + kClientCodeNames.size());
 
 ErrorCode parse_code(std::string_view name) noexcept {
-  for (std::size_t i = 0; i < kCodeNames.size(); ++i) {
-    if (kCodeNames[i] == name) return static_cast<ErrorCode>(i);
+  if (auto code = portd::parse_error_code(name)) return static_cast<ErrorCode>(*code);
+  for (std::size_t i = 0; i < kClientCodeNames.size(); ++i) {
+    if (kClientCodeNames[i] == name) {
+      return static_cast<ErrorCode>(portd::kErrorCodeCount + i);
+    }
   }
   return ErrorCode::unknown;
 }
@@ -29,7 +39,9 @@ std::string_view library_version() noexcept {
 }
 
 std::string_view to_string(ErrorCode code) noexcept {
-  return kCodeNames[static_cast<std::size_t>(code)];
+  auto i = static_cast<std::size_t>(code);
+  if (i < portd::kErrorCodeCount) return portd::to_string(static_cast<portd::ErrorCode>(i));
+  return kClientCodeNames[i - portd::kErrorCodeCount];
 }
 
 Error::Error(ErrorCode code, const std::string& message)

@@ -1,8 +1,11 @@
 // portctl: the command-line client of portd. See portctl(1).
 //
-// Exit status: 0 success (check: port available), 1 failure (check: port
-// taken; daemon errors; unreachable daemon), 2 usage errors, including a
-// command that needs --app/--instance run outside a git repository.
+// Exit status (portctl(1) "EXIT STATUS"): 0 success (check: port
+// available); 1 failure: a value that fails validation (--port 70000), the
+// port is taken, a daemon error (by model/error_list.hpp), an unreachable or
+// busy daemon; 2 usage errors: an unknown command or option, a missing
+// option or value, a command that needs --app/--instance run outside a git
+// repository.
 #include <cstdio>
 #include <string_view>
 #include <vector>
@@ -11,6 +14,7 @@
 #include <CLI/CLI.hpp>
 
 #include "config.h"
+#include "model/error.hpp"
 #include "portctl/commands.hpp"
 #include "portctl/context.hpp"
 #include "portctl/output.hpp"
@@ -38,6 +42,22 @@ const portctl::CommandSpec* find_command(const CLI::App& app, int argc, char** a
     return nullptr;
   }
   return nullptr;
+}
+
+// A value given on the command line that CLI11 could not accept: out of
+// range or not a number. That is a validation failure (exit 1), unlike a
+// usage error; the message names the option and the rule.
+int validation_failure(const CLI::ParseError& e) {
+  std::fflush(stdout);
+  fmt::print(stderr, "portctl: {}\n", e.what());
+  return 1;
+}
+
+int exit_status(const portd::client::Error& e) {
+  // Codes the daemon sends map through the one error list; the client's own
+  // (unavailable, bad_response) and unknown ones are plain failures.
+  auto code = portd::parse_error_code(e.code_name());
+  return code ? portd::exit_status(*code) : 1;
 }
 
 int run(int argc, char** argv) {
@@ -69,6 +89,10 @@ int run(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
+  } catch (const CLI::ValidationError& e) {
+    return validation_failure(e);
+  } catch (const CLI::ConversionError& e) {
+    return validation_failure(e);
   } catch (const CLI::ParseError& e) {
     // CLI11's own exit codes are >= 100; help and --version are "errors" with code 0.
     return app.exit(e) == 0 ? 0 : 2;
@@ -88,7 +112,7 @@ int run(int argc, char** argv) {
   } catch (const portd::client::Error& e) {
     std::fflush(stdout);
     fmt::print(stderr, "portctl: {}\n", portctl::describe(e));
-    return 1;
+    return exit_status(e);
   } catch (const std::exception& e) {
     std::fflush(stdout);
     fmt::print(stderr, "portctl: {}\n", e.what());

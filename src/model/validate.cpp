@@ -21,7 +21,7 @@ void validate_name(std::string_view field, std::string_view value) {
   if (!is_valid_name(value)) {
     throw Error(ErrorCode::invalid_request,
                 fmt::format("invalid {} '{}': use 1-{} characters of A-Z a-z 0-9 . _ -", field,
-                            value.substr(0, 80), kMaxNameLength));
+                            escape_bytes(value, 80), kMaxNameLength));
   }
 }
 

@@ -10,6 +10,7 @@
 #include "model/time.hpp"
 #include "model/validate.hpp"
 #include "proto/frame.hpp"
+#include "proto/utf8.hpp"
 
 namespace portd::proto {
 namespace {
@@ -138,6 +139,20 @@ std::string_view as_string(const msgpack::object& o, std::string_view field) {
   return {o.via.str.ptr, o.via.str.size};
 }
 
+/// A string of a request: MessagePack's str must hold UTF-8, and a peer's
+/// bytes are checked before they are stored or quoted in a message.
+std::string_view as_utf8(const msgpack::object& o, std::string_view field) {
+  std::string_view s = as_string(o, field);
+  if (!is_valid_utf8(s)) fail(fmt::format("field '{}' is not valid UTF-8", field));
+  return s;
+}
+
+/// The exact wire value of an integer, for messages (as_int saturates).
+std::string integer_text(const msgpack::object& o) {
+  return o.type == msgpack::type::NEGATIVE_INTEGER ? fmt::format("{}", o.via.i64)
+                                                   : fmt::format("{}", o.via.u64);
+}
+
 std::uint64_t as_uint(const msgpack::object& o, std::string_view field) {
   // msgpack-cxx stores every non-negative integer, whatever its wire width
   // or signedness, as POSITIVE_INTEGER.
@@ -190,20 +205,24 @@ std::int64_t as_time(const msgpack::object& o, std::string_view field) {
 
 /// A name (app, instance, service, pool); validated.
 std::string as_name(const msgpack::object* o, std::string_view field) {
-  std::string_view v = o ? as_string(*o, field) : std::string_view();
+  std::string_view v = o ? as_utf8(*o, field) : std::string_view();
   validate_name(field, v);
   return std::string(v);
 }
 
-/// Free text (description, worktree, allocated_by); validated.
-std::string as_text(const msgpack::object& o, std::string_view field) {
-  std::string_view v = as_string(o, field);
+/// Free text (description, worktree, allocated_by); validated. Replies are
+/// read without the UTF-8 check (`check_utf8` false), so that records a
+/// daemon stored before it checked can still be listed, exported, released.
+std::string as_text(const msgpack::object& o, std::string_view field, bool check_utf8 = true) {
+  std::string_view v = check_utf8 ? as_utf8(o, field) : as_string(o, field);
   validate_text(field, v);
   return std::string(v);
 }
 
 Port as_port(const msgpack::object& o, std::string_view field) {
-  return validate_port(field, as_int(o, field));
+  std::int64_t v = as_int(o, field);
+  if (v > 65535) fail(fmt::format("invalid {} {}: ports are 1-65535", field, integer_text(o)));
+  return validate_port(field, v);
 }
 
 // --- key scanning ----------------------------------------------------------------
@@ -312,8 +331,7 @@ void read_allocate(const Fields& f, Request& r) {
   r.key.service = as_name(f[Key::service], "service");
   if (const auto* o = f[Key::port]) {
     // 0 asks for auto-assignment, like an absent port.
-    std::int64_t p = as_int(*o, "port");
-    r.port = p == 0 ? 0 : validate_port("port", p);
+    r.port = as_int(*o, "port") == 0 ? 0 : as_port(*o, "port");
   }
   if (const auto* o = f[Key::pool]) {
     // An empty pool means "the service's pool", the same as no pool.
@@ -324,9 +342,9 @@ void read_allocate(const Fields& f, Request& r) {
   if (const auto* o = f[Key::pid]) r.pid = as_pid(*o, "pid");
   if (const auto* o = f[Key::ttl]) {
     std::int64_t ttl = as_int(*o, "ttl");
-    if (ttl < 0) fail("field 'ttl' must be a non-negative number of seconds");
-    if (ttl > kMaxTtlSeconds) {
-      fail(fmt::format("ttl of {} seconds is too long (at most {})", ttl, kMaxTtlSeconds));
+    if (ttl < 0 || ttl > kMaxTtlSeconds) {
+      fail(fmt::format("field 'ttl' is out of range: {} seconds (0 to {} seconds, 100 years)",
+                       integer_text(*o), kMaxTtlSeconds));
     }
     r.ttl_seconds = ttl;
   }
@@ -336,12 +354,15 @@ void read_allocate(const Fields& f, Request& r) {
 
 void read_filter(const Fields& f, Filter& filter) {
   if (const auto* o = f[Key::allocation_id]) filter.id = as_uint(*o, "allocation_id");
-  if (const auto* o = f[Key::app]) filter.app = std::string(as_string(*o, "app"));
-  if (const auto* o = f[Key::instance]) filter.instance = std::string(as_string(*o, "instance"));
-  if (const auto* o = f[Key::service]) filter.service = std::string(as_string(*o, "service"));
+  if (const auto* o = f[Key::app]) filter.app = std::string(as_utf8(*o, "app"));
+  if (const auto* o = f[Key::instance]) filter.instance = std::string(as_utf8(*o, "instance"));
+  if (const auto* o = f[Key::service]) filter.service = std::string(as_utf8(*o, "service"));
   if (const auto* o = f[Key::port]) filter.port = as_port(*o, "port");
   validate_filter(filter);
 }
+
+// Reads an import record; `check_utf8` as for as_text.
+Allocation read_allocation(const msgpack::object& o, bool check_utf8);
 
 void read_import(const Fields& f, Request& r, std::size_t payload_size) {
   const msgpack::object* list = f[Key::allocations];
@@ -352,7 +373,7 @@ void read_import(const Fields& f, Request& r, std::size_t payload_size) {
   r.records.reserve(std::min<std::size_t>(list->via.array.size, payload_size / 32));
   for (std::uint32_t i = 0; i < list->via.array.size; ++i) {
     try {
-      r.records.push_back(unpack_allocation(list->via.array.ptr[i]));
+      r.records.push_back(read_allocation(list->via.array.ptr[i], true));
     } catch (const Error& e) {
       throw Error(e.code(), fmt::format("allocations[{}]: {}", i, e.what()));
     }
@@ -394,25 +415,28 @@ void read_allocate_all(const Fields& f, Request& r) {
 }
 
 void read_fields(const Fields& f, Request& r, std::size_t payload_size) {
-  if (const auto* o = f[Key::v]) {
-    std::int64_t v = as_int(*o, "v");
+  // Required: a request without it cannot say which protocol it speaks.
+  const msgpack::object* version = f[Key::v];
+  if (!version) fail("field 'v' is required");
+  {
+    std::int64_t v = as_int(*version, "v");
     if (v < 1) fail("field 'v' must be a positive integer");
     // Checked before the op: a newer protocol may well have ops we lack.
     if (v > static_cast<std::int64_t>(kProtocolVersion)) {
       throw Error(ErrorCode::unsupported_version,
-                  fmt::format("unsupported protocol version {} (this portd speaks {})", v,
-                              kProtocolVersion));
+                  fmt::format("unsupported protocol version {} (this portd speaks {})",
+                              integer_text(*version), kProtocolVersion));
     }
     r.version = static_cast<std::uint32_t>(v);
   }
   const msgpack::object* op = f[Key::op];
   if (!op) fail("field 'op' is required");
-  std::string_view name = as_string(*op, "op");
+  std::string_view name = as_utf8(*op, "op");
   auto parsed = parse_op(name);
   if (!parsed) {
-    // Quote at most 64 bytes: the name is the peer's, and goes into a reply.
+    // The name is the peer's and goes into a reply: escaped, at most 64 bytes.
     throw Error(ErrorCode::unknown_op,
-                fmt::format("unknown op '{}'", name.substr(0, kMaxNameLength)));
+                fmt::format("unknown op '{}'", escape_bytes(name, kMaxNameLength)));
   }
   r.op = *parsed;
 
@@ -701,7 +725,9 @@ void pack_allocation(Packer& pk, const Allocation& a) {
   if (a.expires_at != 0) pack_kv(pk, "expires_at", format_rfc3339(a.expires_at));
 }
 
-Allocation unpack_allocation(const msgpack::object& o) {
+namespace {
+
+Allocation read_allocation(const msgpack::object& o, bool check_utf8) {
   if (o.type != msgpack::type::MAP)
     fail(fmt::format("allocation must be a map, not {}", type_name(o)));
   Fields f(o);
@@ -715,13 +741,23 @@ Allocation unpack_allocation(const msgpack::object& o) {
   if (const auto* v = f[Key::pool]) {
     if (v->type != msgpack::type::STR || v->via.str.size != 0) a.pool = as_name(v, "pool");
   }
-  if (const auto* v = f[Key::description]) a.description = as_text(*v, "description");
-  if (const auto* v = f[Key::worktree]) a.worktree = as_text(*v, "worktree");
+  if (const auto* v = f[Key::description]) {
+    a.description = as_text(*v, "description", check_utf8);
+  }
+  if (const auto* v = f[Key::worktree]) a.worktree = as_text(*v, "worktree", check_utf8);
   if (const auto* v = f[Key::pid]) a.pid = as_pid(*v, "pid");
-  if (const auto* v = f[Key::allocated_by]) a.allocated_by = as_text(*v, "allocated_by");
+  if (const auto* v = f[Key::allocated_by]) {
+    a.allocated_by = as_text(*v, "allocated_by", check_utf8);
+  }
   if (const auto* v = f[Key::created_at]) a.created_at = as_time(*v, "created_at");
   if (const auto* v = f[Key::expires_at]) a.expires_at = as_time(*v, "expires_at");
   return a;
+}
+
+}  // namespace
+
+Allocation unpack_allocation(const msgpack::object& o) {
+  return read_allocation(o, false);
 }
 
 // --- responses ------------------------------------------------------------------------
@@ -737,9 +773,14 @@ void encode_error(std::string& out, std::uint64_t id, const Error& error) {
   pack_key(pk, "error");
   const auto& holder = error.holder();
   const auto& owner = error.owner();
-  pk.pack_map(2 + (holder ? 1 : 0) + (owner ? 2 : 0));
-  pack_kv(pk, "code", to_string(error.code()));
+  const auto& limit = error.limit();
+  pk.pack_map(2 + (holder ? 1 : 0) + (owner ? 2 : 0) + (limit ? 1 : 0));
+  pack_kv(pk, "code", error.code_name());
   pack_kv(pk, "message", error.what());
+  if (limit) {
+    pack_key(pk, "limit");
+    pk.pack_uint64(*limit);
+  }
   if (holder) {
     pack_key(pk, "holder");
     pack_allocation(pk, *holder);
@@ -806,16 +847,13 @@ Response decode_response(std::string_view payload) {
     }
     std::string message;
     if (const auto* m = map_find(*err, "message")) message = std::string(as_string(*m, "message"));
-    // A code from a newer daemon is still an error; its message says which.
-    ErrorCode code = ErrorCode::internal;
-    if (const auto* c = map_find(*err, "code")) {
-      code = parse_error_code(as_string(*c, "code")).value_or(ErrorCode::internal);
-    }
-    if (const auto* h = map_find(*err, "holder")) {
-      r.error.emplace(code, message, unpack_allocation(*h));
-    } else {
-      r.error.emplace(code, message);
-    }
+    // A code from a newer daemon stays what it is: ErrorCode::unknown with
+    // its wire spelling, which callers may show or pass on.
+    std::string code = "internal";
+    if (const auto* c = map_find(*err, "code")) code = std::string(as_string(*c, "code"));
+    r.error.emplace(std::move(code), message);
+    if (const auto* h = map_find(*err, "holder")) r.error->with_holder(unpack_allocation(*h));
+    if (const auto* l = map_find(*err, "limit")) r.error->with_limit(as_uint(*l, "limit"));
     const auto* pid = map_find(*err, "pid");
     const auto* command = map_find(*err, "command");
     if (pid || command) {

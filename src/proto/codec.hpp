@@ -104,8 +104,10 @@ class DecodeError : public Error {
 /// Fatal (DecodeError::fatal()) when the payload is not exactly one map:
 /// truncated or invalid MessagePack, trailing bytes, ext values, nesting
 /// deeper than 4 levels, more than 64 map entries or 100,000 array elements.
-/// Not fatal, with the request's id: a bad field type, a failed validation,
-/// `unknown_op`, `unsupported_version` ("v" above kProtocolVersion).
+/// Not fatal, with the request's id: a bad field type, a string that is not
+/// UTF-8, a missing "v", a failed validation, `unknown_op`,
+/// `unsupported_version` ("v" above kProtocolVersion). Messages name the
+/// field and quote the peer's bytes only escaped (escape_bytes).
 /// Unknown keys, non-string keys and fields the op does not use are ignored;
 /// of duplicate keys the last wins. "ttl" is limited to 100 years.
 Request decode_request(std::string_view payload);
@@ -190,11 +192,15 @@ struct Response {
 };
 
 /// Decodes one response payload (without prefix). Throws
-/// Error(invalid_request) when it is not a response map.
+/// Error(invalid_request) when it is not a response map. An error code this
+/// build does not list becomes ErrorCode::unknown with its wire spelling
+/// (Error::code_name()); "limit" (busy) is kept as Error::limit().
 Response decode_response(std::string_view payload);
 
-/// Reads an allocation map (as packed by pack_allocation). Throws
-/// Error(invalid_request) naming the bad field.
+/// Reads an allocation map of a reply (as packed by pack_allocation). Throws
+/// Error(invalid_request) naming the bad field. Free text is not checked for
+/// UTF-8 here (import records are, in decode_request): records stored by an
+/// older daemon must stay readable.
 Allocation unpack_allocation(const msgpack::object& o);
 
 /// Looks up `key` in a msgpack map; nullptr when absent or `o` is no map.

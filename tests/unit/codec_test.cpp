@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "proto/frame.hpp"
@@ -282,9 +283,11 @@ TEST(RequestRoundTrip, Import) {
   EXPECT_EQ(back.records[1].expires_at, 0);
 }
 
-TEST(RequestDecode, MinimalMapDefaultsVersionAndId) {
+TEST(RequestDecode, MinimalMapDefaultsId) {
   std::string p = packed([](Packer& pk) {
-    pk.pack_map(1);
+    pk.pack_map(2);
+    pack_key(pk, "v");
+    pk.pack_uint32(1);
     pack_key(pk, "op");
     pack_string(pk, "health");
   });
@@ -292,6 +295,19 @@ TEST(RequestDecode, MinimalMapDefaultsVersionAndId) {
   EXPECT_EQ(r.op, Op::health);
   EXPECT_EQ(r.id, 0u);
   EXPECT_EQ(r.version, 1u);
+}
+
+TEST(RequestInvalid, MissingVersion) {
+  // portd-protocol(7): "v" is required; without it the request is answered
+  // (with its id), not guessed to be version 1.
+  std::string p = packed([](Packer& pk) {
+    pk.pack_map(2);
+    pack_key(pk, "id");
+    pk.pack_uint64(9);
+    pack_key(pk, "op");
+    pack_string(pk, "health");
+  });
+  expect_invalid(p, 9, "field 'v' is required");
 }
 
 TEST(RequestDecode, UnknownFieldsAreIgnored) {
@@ -482,7 +498,9 @@ TEST(RequestInvalid, UnknownOpNameIsTruncatedInTheMessage) {
 
 TEST(RequestInvalid, MissingOp) {
   std::string p = packed([](Packer& pk) {
-    pk.pack_map(1);
+    pk.pack_map(2);
+    pack_key(pk, "v");
+    pk.pack_uint32(1);
     pack_key(pk, "id");
     pk.pack_uint64(8);
   });
@@ -567,7 +585,9 @@ TEST(RequestInvalid, BadIdTypeReportsIdZero) {
   });
   expect_invalid(p, 0, "field 'id' must be a non-negative integer");
   std::string op = packed([](Packer& pk) {
-    pk.pack_map(2);
+    pk.pack_map(3);
+    pack_key(pk, "v");
+    pk.pack_uint32(1);
     pack_key(pk, "id");
     pk.pack_uint64(3);
     pack_key(pk, "op");
@@ -646,7 +666,23 @@ TEST(RequestValidation, AllocateNumbersAndText) {
                                 pack_key(pk, "ttl");
                                 pk.pack_int(-5);
                               }),
-                 50, "field 'ttl' must be a non-negative number of seconds");
+                 50,
+                 "field 'ttl' is out of range: -5 seconds (0 to 3162240000 seconds, 100 years)");
+  // 2^64-1 is reported as sent, not as the int64 it saturates to.
+  expect_invalid(allocate_map("a", "b", "c", 1,
+                              [](Packer& pk) {
+                                pack_key(pk, "ttl");
+                                pk.pack_uint64(~0ull);
+                              }),
+                 50,
+                 "field 'ttl' is out of range: 18446744073709551615 seconds (0 to 3162240000 "
+                 "seconds, 100 years)");
+  expect_invalid(allocate_map("a", "b", "c", 1,
+                              [](Packer& pk) {
+                                pack_key(pk, "port");
+                                pk.pack_uint64(~0ull);
+                              }),
+                 50, "invalid port 18446744073709551615: ports are 1-65535");
   expect_invalid(allocate_map("a", "b", "c", 1,
                               [](Packer& pk) {
                                 pack_key(pk, "description");
@@ -898,7 +934,7 @@ TEST(ResponseCodec, ErrorWithHolderAndOwner) {
 }
 
 TEST(ResponseCodec, DecodeErrorResponsesForEveryCode) {
-  for (int c = 0; c <= static_cast<int>(ErrorCode::internal); ++c) {
+  for (std::size_t c = 0; c < kErrorCodeCount; ++c) {
     auto code = static_cast<ErrorCode>(c);
     std::string out;
     encode_error(out, 1, Error(code, "m"));
@@ -908,7 +944,7 @@ TEST(ResponseCodec, DecodeErrorResponsesForEveryCode) {
   }
 }
 
-TEST(ResponseCodec, UnknownErrorCodeBecomesInternal) {
+TEST(ResponseCodec, UnknownErrorCodeKeepsItsName) {
   std::string p = packed([](Packer& pk) {
     pk.pack_map(3);
     pack_key(pk, "id");
@@ -924,8 +960,38 @@ TEST(ResponseCodec, UnknownErrorCodeBecomesInternal) {
   });
   Response r = decode_response(p);
   ASSERT_TRUE(r.error);
-  EXPECT_EQ(r.error->code(), ErrorCode::internal);
+  EXPECT_EQ(r.error->code(), ErrorCode::unknown);
+  EXPECT_EQ(r.error->code_name(), "quota_exceeded");
   EXPECT_STREQ(r.error->what(), "too many allocations");
+
+  // Passed on (a proxy, a test double), the code keeps its spelling.
+  std::string out;
+  encode_error(out, 4, *r.error);
+  Response again = decode_response(std::string_view(out).substr(kFrameHeaderSize));
+  ASSERT_TRUE(again.error);
+  EXPECT_EQ(again.error->code_name(), "quota_exceeded");
+}
+
+TEST(ResponseCodec, BusyCarriesTheConnectionLimit) {
+  std::string out;
+  encode_error(out, 0, Error(ErrorCode::busy, "too many connections").with_limit(512));
+  Response r = decode_response(std::string_view(out).substr(kFrameHeaderSize));
+  EXPECT_EQ(r.id, 0u);
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->code(), ErrorCode::busy);
+  ASSERT_TRUE(r.error->limit());
+  EXPECT_EQ(*r.error->limit(), 512u);
+}
+
+TEST(ErrorList, NamesRoundTripAndOnlyBusyIsRetryable) {
+  for (std::size_t c = 0; c < kErrorCodeCount; ++c) {
+    auto code = static_cast<ErrorCode>(c);
+    EXPECT_EQ(parse_error_code(to_string(code)), code);
+    EXPECT_EQ(exit_status(code), 1) << to_string(code);
+    EXPECT_EQ(is_retryable(code), code == ErrorCode::busy) << to_string(code);
+  }
+  EXPECT_EQ(parse_error_code("unknown"), std::nullopt);
+  EXPECT_EQ(Error("port_taken", "m").code(), ErrorCode::port_taken);
 }
 
 TEST(ResponseCodec, FailureWithoutErrorMap) {
@@ -993,6 +1059,59 @@ TEST(FrameWriter, AppendsAfterExistingBytes) {
   EXPECT_EQ(read_frame_header(framed.data()), framed.size() - kFrameHeaderSize);
   Response r = decode_response(framed.substr(kFrameHeaderSize));
   EXPECT_EQ(r.error->code(), ErrorCode::not_found);
+}
+
+// --- UTF-8 (MessagePack str is UTF-8) ----------------------------------------------
+
+TEST(RequestUtf8, InvalidTextIsRejectedNamingTheField) {
+  for (std::string_view field : {"description", "worktree"}) {
+    for (std::string bad : {std::string("caf\xc3", 4), std::string("\xff\xfe"),
+                            std::string("\xc0\xaf"),             // overlong '/'
+                            std::string("\xed\xa0\x80"),         // a surrogate
+                            std::string("\xf4\x90\x80\x80")}) {  // above U+10FFFF
+      DecodeError e = decode_failure(allocate_map("a", "b", "c", 1, [&](Packer& pk) {
+        pack_key(pk, field);
+        pack_string(pk, bad);
+      }));
+      EXPECT_FALSE(e.fatal());
+      EXPECT_EQ(e.code(), ErrorCode::invalid_request);
+      EXPECT_EQ(std::string(e.what()), fmt::format("field '{}' is not valid UTF-8", field));
+    }
+  }
+}
+
+TEST(RequestUtf8, ValidTextIsKept) {
+  std::string text = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\x80";  // é € U+1F680
+  Request r = decode_request(allocate_map("a", "b", "c", 1, [&](Packer& pk) {
+    pack_key(pk, "description");
+    pack_string(pk, text);
+  }));
+  EXPECT_EQ(r.description, text);
+}
+
+TEST(RequestUtf8, ImportRecordsAreChecked) {
+  Allocation a;
+  a.app = "a";
+  a.instance = "b";
+  a.service = "c";
+  a.port = 3000;
+  a.worktree = std::string("/w\x80", 3);
+  Request r;
+  r.op = Op::import;
+  r.records.push_back(a);
+  expect_invalid(payload_of(r), 0, "allocations[0]: field 'worktree' is not valid UTF-8");
+}
+
+TEST(RequestUtf8, MessagesNeverEchoRawBytes) {
+  // An invalid name made only of UTF-8 is quoted escaped; a non-UTF-8 one
+  // is refused as such, without its bytes.
+  DecodeError e = decode_failure(allocate_map("a", "b", std::string("w\x1b[2J\xc3\xa9")));
+  EXPECT_EQ(std::string(e.what()),
+            "invalid service 'w\\x1b[2J\\xc3\\xa9': use 1-64 characters of A-Z a-z 0-9 . _ -");
+  e = decode_failure(allocate_map("a", "b", std::string("w\xff")));
+  EXPECT_EQ(std::string(e.what()), "field 'service' is not valid UTF-8");
+  e = decode_failure(request_map(3, std::string("bad\nop")));
+  EXPECT_EQ(std::string(e.what()), "unknown op 'bad\\x0aop'");
 }
 
 }  // namespace

@@ -60,8 +60,8 @@ struct Allocation {
   std::int64_t expires_at = 0;  ///< lease end in seconds since the epoch; 0 = no lease
 };
 
-/// Protocol error codes (portd-protocol(7) "ERRORS"), plus three that only the
-/// client produces.
+/// Protocol error codes (portd-protocol(7) "ERRORS"), in the daemon's order,
+/// plus three that only the client produces.
 enum class ErrorCode : std::uint8_t {
   invalid_request,
   unsupported_version,
@@ -76,6 +76,7 @@ enum class ErrorCode : std::uint8_t {
   permission_denied,
   store_full,
   internal,
+  busy,  ///< the daemon was at its connection limit for the whole connect timeout
   // Client-side codes, never sent by the daemon:
   unavailable,   ///< no daemon answered (autostart off or failed, connection lost)
   bad_response,  ///< the daemon's reply could not be understood
@@ -124,7 +125,9 @@ struct Options {
   /// Daemon binary for autostart; empty means: $PORTD_BIN, else `portd` next
   /// to the running executable, else the install bindir, else $PATH.
   std::filesystem::path daemon_path;
-  /// Longest wait for connect() to complete.
+  /// Longest wait for connect() to complete; also how long calls keep
+  /// retrying, with jittered backoff, while the daemon answers `busy` (at
+  /// its connection limit) before they throw Error(busy).
   std::chrono::milliseconds connect_timeout{2000};
   /// Longest wait for one reply once a request is sent.
   std::chrono::milliseconds request_timeout{30000};
@@ -296,10 +299,15 @@ PORTD_CLIENT_API std::filesystem::path find_daemon_binary();
 /// A connection to portd. Connects lazily on the first call and keeps the
 /// connection for later calls; if it breaks, the next call reconnects.
 /// Idempotent requests (reads and allocate) are retried once when the
-/// connection closes before the reply.
+/// connection closes before the reply. A daemon at its connection limit
+/// (`busy`) is retried on new connections with jittered backoff for
+/// Options::connect_timeout.
 ///
 /// Every call throws Error: the daemon's error code (e.g. port_taken with
-/// holder()), unavailable when no daemon can be reached or started (the
+/// holder(); an error the daemon sends with id 0, such as frame_too_large,
+/// as it is; a code this library does not know as unknown with code_name()),
+/// busy ("portd is busy (N connections); try again") when the daemon stayed
+/// at its limit, unavailable when no daemon can be reached or started (the
 /// message names the socket and the log file), permission_denied when the
 /// socket belongs to another user (nothing is sent), bad_response for
 /// replies it cannot parse.

@@ -175,7 +175,7 @@ class Commands(PortctlTestCase):
         self.assertEqual(r.returncode, 0)
         self.assertIn("Usage: portctl check", r.stdout)
         r = self.portctl("check", "--port", "70000")
-        self.assertEqual(r.returncode, 2)
+        self.assertEqual(r.returncode, 1)  # a validation failure, not a usage error
         self.assertIn("70000", r.stderr)
 
 

@@ -109,7 +109,6 @@ class Seed004(PortctlTestCase):
     def test_usage_errors_exit_2(self):
         for args in (("allocate",),                       # --service missing
                      ("check",),                          # --port missing
-                     ("check", "--port", "70000"),        # out of range
                      ("list", "--bogus"),
                      ("frobnicate",),
                      ()):
@@ -123,6 +122,27 @@ class Seed004(PortctlTestCase):
                          env={"PORTCTL_APP": "envapp", "PORTCTL_INSTANCE": "envinst"})
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertRegex(r.stdout, r"for envapp/envinst/web\n$")
+
+    def test_validation_failures_exit_1(self):
+        # The seed's contract: a value that fails validation is an error (1),
+        # not a usage error (2); the message names the option and the rule.
+        for args in (("allocate", "--app", "a", "--instance", "b", "--service", "web",
+                      "--port", "70000"),
+                     ("check", "--port", "70000"),
+                     ("check", "--port", "0"),
+                     ("check", "--port", "abc"),
+                     ("release", "--port", "65536"),
+                     ("list", "--port", "99999")):
+            r = self.portctl(*args)
+            self.assertEqual(r.returncode, 1, f"{args}: {r.stdout}{r.stderr}")
+            self.assertTrue(r.stderr.startswith("portctl: "), r.stderr)
+            self.assertIn("--port", r.stderr)
+            self.assertIn(args[-1], r.stderr)
+            self.assertEqual(r.stdout, "")
+        # The daemon's own validation exits 1 as well.
+        r = self.portctl("allocate", "--app", "bad/app", "--instance", "b", "--service", "web")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("invalid app 'bad/app'", r.stderr)
 
     def test_help_and_version_exit_0(self):
         r = self.portctl("--help")

@@ -360,6 +360,86 @@ TEST_F(ClientTest, MismatchedReplyIdIsBadResponse) {
   }
 }
 
+// portd-protocol(7): a reply with id 0 answers the connection (busy,
+// framing errors); its error is reported as it is, not as a wrong id.
+TEST_F(ClientTest, ErrorWithIdZeroIsTheNamedError) {
+  FakeServer server(
+      socket_,
+      [](const proto::Request&, int) -> std::optional<std::string> {
+        std::string out;
+        proto::encode_error(out, 0, portd::Error(portd::ErrorCode::frame_too_large, "too big"));
+        return out;
+      },
+      true);
+  pc::Client client(options());
+  try {
+    client.health();
+    FAIL() << "health did not throw";
+  } catch (const pc::Error& e) {
+    EXPECT_EQ(e.code(), pc::ErrorCode::frame_too_large);
+    EXPECT_STREQ(e.what(), "too big");
+  }
+}
+
+TEST_F(ClientTest, UnknownCodeKeepsItsName) {
+  FakeServer server(socket_, [](const proto::Request& r, int) -> std::optional<std::string> {
+    std::string out;
+    proto::encode_error(out, r.id, portd::Error(std::string("quota_exceeded"), "over quota"));
+    return out;
+  });
+  pc::Client client(options());
+  try {
+    client.health();
+    FAIL() << "health did not throw";
+  } catch (const pc::Error& e) {
+    EXPECT_EQ(e.code(), pc::ErrorCode::unknown);
+    EXPECT_EQ(e.code_name(), "quota_exceeded");
+  }
+}
+
+std::string busy_reply() {
+  std::string out;
+  proto::encode_error(out, 0,
+                      portd::Error(portd::ErrorCode::busy, "too many connections").with_limit(7));
+  return out;
+}
+
+TEST_F(ClientTest, BusyIsRetriedOnNewConnections) {
+  // The first two connections are refused as a daemon at its limit does.
+  FakeServer server(
+      socket_,
+      [](const proto::Request& r, int conn) -> std::optional<std::string> {
+        if (conn < 2) return busy_reply();
+        std::string out;
+        proto::encode_ok(out, r.id, 1, [](proto::Packer& pk) {
+          proto::pack_key(pk, "status");
+          proto::pack_string(pk, "ok");
+        });
+        return out;
+      },
+      true);
+  pc::Client client(options());
+  EXPECT_EQ(client.health().status, "ok");
+  EXPECT_EQ(server.connections(), 3);
+}
+
+TEST_F(ClientTest, BusyPastTheConnectTimeoutNamesTheLimit) {
+  FakeServer server(
+      socket_,
+      [](const proto::Request&, int) -> std::optional<std::string> { return busy_reply(); }, true);
+  pc::Options o = options();
+  o.connect_timeout = std::chrono::milliseconds(200);
+  pc::Client client(o);
+  try {
+    client.list();
+    FAIL() << "list did not throw";
+  } catch (const pc::Error& e) {
+    EXPECT_EQ(e.code(), pc::ErrorCode::busy);
+    EXPECT_STREQ(e.what(), "portd is busy (7 connections); try again");
+  }
+  EXPECT_GE(server.connections(), 2);
+}
+
 TEST_F(ClientTest, EmptyReleaseFilterIsRefusedLocally) {
   pc::Client client(options());
   try {
