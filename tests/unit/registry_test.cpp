@@ -227,19 +227,19 @@ TEST_F(RegistryTest, CheckReportsHolderReservedAndOsUse) {
   auto a = allocate(req("myapp", "dev", "web"));
   probe_.busy.insert(3005);
   Batch b = registry_->begin(false);
-  CheckResult held = registry_->check(b, a.allocation.port);
+  CheckResult held = registry_->check(b, a.allocation.port, kNow);
   EXPECT_FALSE(held.available());
   ASSERT_TRUE(held.holder.has_value());
   EXPECT_EQ(held.holder->id, a.allocation.id);
-  CheckResult bound = registry_->check(b, 3005);
+  CheckResult bound = registry_->check(b, 3005, kNow);
   EXPECT_FALSE(bound.available());
   EXPECT_TRUE(bound.in_use);
   ASSERT_TRUE(bound.owner.has_value());
   EXPECT_EQ(bound.owner->command, "fake-server");
-  CheckResult reserved = registry_->check(b, 4000);
+  CheckResult reserved = registry_->check(b, 4000, kNow);
   EXPECT_TRUE(reserved.reserved);
-  EXPECT_TRUE(reserved.available());
-  EXPECT_TRUE(registry_->check(b, 3009).available());
+  EXPECT_FALSE(reserved.available());
+  EXPECT_TRUE(registry_->check(b, 3009, kNow).available());
 }
 
 TEST_F(RegistryTest, ChecksOfOnePortInOneBatchShareOneProbe) {
@@ -249,18 +249,18 @@ TEST_F(RegistryTest, ChecksOfOnePortInOneBatchShareOneProbe) {
   {
     Batch b = registry_->begin(false);
     for (int i = 0; i < 100; ++i) {
-      CheckResult r = registry_->check(b, 3005);
+      CheckResult r = registry_->check(b, 3005, kNow);
       EXPECT_TRUE(r.in_use);
       ASSERT_TRUE(r.owner.has_value());
       EXPECT_EQ(r.owner->pid, 4242u);
     }
-    EXPECT_TRUE(registry_->check(b, 3006).available());
+    EXPECT_TRUE(registry_->check(b, 3006, kNow).available());
     EXPECT_EQ(probe_.probes - before, 2);
   }
   // The next batch asks the OS again and sees what changed in between.
   probe_.busy.erase(3005);
   Batch b = registry_->begin(false);
-  EXPECT_TRUE(registry_->check(b, 3005).available());
+  EXPECT_TRUE(registry_->check(b, 3005, kNow).available());
   EXPECT_EQ(probe_.probes - before, 3);
 }
 
@@ -316,6 +316,38 @@ TEST_F(RegistryTest, ExpiredLeaseFreesItsKeyAndPort) {
   allocate(t);
   auto again = allocate(req("other", "b", "web", 7000), kNow + 11);
   EXPECT_TRUE(again.created);
+}
+
+TEST_F(RegistryTest, ExpiredLeaseStopsHoldingItsPortBeforeGc) {
+  open(small_config(3000, 3000));
+  auto t = req("a", "b", "web");
+  t.ttl_seconds = 10;
+  Port leased = allocate(t).allocation.port;
+  {
+    Batch b = registry_->begin(false);
+    EXPECT_TRUE(registry_->check(b, leased, kNow + 5).holder.has_value());
+    EXPECT_FALSE(registry_->check(b, leased, kNow + 10).holder.has_value());
+    EXPECT_TRUE(registry_->check(b, leased, kNow + 10).available());
+  }
+  // The pool's only port goes to the next auto-assign once the lease ended.
+  auto next = allocate(req("other", "b", "web"), kNow + 11);
+  EXPECT_EQ(next.allocation.port, leased);
+  EXPECT_EQ(list().size(), 1u);
+}
+
+TEST_F(RegistryTest, StatsFreeLeavesOutPortsTheOsHolds) {
+  open(small_config(3000, 3003));
+  allocate(req("a", "b", "web", 3000));
+  probe_.busy.insert(3001);
+  probe_.busy.insert(3002);
+  Batch b = registry_->begin(false);
+  auto s = registry_->stats(b);
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].size, 4u);
+  EXPECT_EQ(s[0].allocated, 1u);
+  EXPECT_EQ(s[0].bound, 2u);
+  EXPECT_EQ(s[0].free, 1u);
+  EXPECT_DOUBLE_EQ(s[0].percent, 75.0);
 }
 
 TEST_F(RegistryTest, ImportIsAllOrNothing) {
