@@ -30,6 +30,7 @@ Runner setup_check(CLI::App& cmd);
 Runner setup_env(CLI::App& cmd);
 Runner setup_exec(CLI::App& cmd);
 Runner setup_export(CLI::App& cmd);
+Runner setup_free(CLI::App& cmd);
 Runner setup_gc(CLI::App& cmd);
 Runner setup_health(CLI::App& cmd);
 Runner setup_import(CLI::App& cmd);
@@ -39,6 +40,7 @@ Runner setup_stats(CLI::App& cmd);
 Runner setup_status(CLI::App& cmd);
 Runner setup_version(CLI::App& cmd);
 Runner setup_watch(CLI::App& cmd);
+Runner setup_who(CLI::App& cmd);
 
 /// Every subcommand, sorted by name (checked at compile time).
 inline constexpr std::array kCommands = {
@@ -47,6 +49,7 @@ inline constexpr std::array kCommands = {
     CommandSpec{"env", "Print or write NAME_PORT=N lines for this app/instance", setup_env},
     CommandSpec{"exec", "Run a command with PORT and NAME_PORT set", setup_exec},
     CommandSpec{"export", "Write all allocations as JSON", setup_export},
+    CommandSpec{"free", "Stop your processes that hold a port (SIGTERM, then SIGKILL)", setup_free},
     CommandSpec{"gc", "Remove allocations of deleted worktrees, dead pids, expired leases",
                 setup_gc},
     CommandSpec{"health", "Check that portd answers", setup_health},
@@ -58,6 +61,7 @@ inline constexpr std::array kCommands = {
                 setup_status},
     CommandSpec{"version", "Print the versions of portctl and portd", setup_version},
     CommandSpec{"watch", "Print allocation events as they happen", setup_watch},
+    CommandSpec{"who", "Show the processes, users and allocation holding a port", setup_who},
 };
 
 constexpr bool commands_sorted() {
