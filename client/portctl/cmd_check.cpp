@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "portctl/commands.hpp"
+#include "portctl/holders_view.hpp"
 #include "portctl/output.hpp"
 
 namespace portctl {
@@ -33,6 +34,14 @@ int run(Context& ctx, const CheckOptions& o) {
   }
   if (r.holder) {
     fmt::print("port {} is allocated to {} (id={})\n", o.port, key_of(*r.holder), r.holder->id);
+    // Registered and bound: say who has it, as `portctl who` does.
+    if (r.in_use) {
+      std::vector<portd::sys::PortHolder> holders = portd::sys::find_port_holders(o.port);
+      if (!holders.empty()) {
+        fmt::print("port {} is bound by:\n", o.port);
+        print_holders(stdout, holders, 2);
+      }
+    }
   } else if (r.in_use && r.pid != 0) {
     fmt::print("port {} is in use by pid {}{}\n", o.port, r.pid,
                r.command.empty() ? "" : fmt::format(" ({})", r.command));

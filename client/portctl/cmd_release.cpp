@@ -1,6 +1,6 @@
-// portctl release: by --id, or by a filter that always includes the app
-// (detected unless given), so a bare `portctl release` inside a repository
-// releases that app's allocations and never everything.
+// portctl release: by --id, by --port, or by a filter that always includes
+// the app (detected unless given), so a bare `portctl release` inside a
+// repository releases that app's allocations and never everything.
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
@@ -21,10 +21,11 @@ struct ReleaseOptions {
 portd::client::Filter build_filter(Context& ctx, const ReleaseOptions& o) {
   portd::client::Filter f;
   if (o.port != 0) {
-    // A port names at most one allocation, so outside a repository it is a
-    // safe filter on its own.
+    // A port names at most one allocation, so it is a safe filter on its
+    // own; the app detected in the current directory must not hide the
+    // holder of another app (only an explicit --app narrows it).
     f.port = o.port;
-    f.app = ctx.maybe_app(o.app);
+    if (!o.app.empty()) f.app = o.app;
   } else {
     f.app = ctx.app(o.app);  // UsageError outside a repository: never release everything
   }

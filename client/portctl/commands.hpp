@@ -31,6 +31,7 @@ Runner setup_compose(CLI::App& cmd);
 Runner setup_env(CLI::App& cmd);
 Runner setup_exec(CLI::App& cmd);
 Runner setup_export(CLI::App& cmd);
+Runner setup_free(CLI::App& cmd);
 Runner setup_gc(CLI::App& cmd);
 Runner setup_health(CLI::App& cmd);
 Runner setup_import(CLI::App& cmd);
@@ -43,6 +44,7 @@ Runner setup_status(CLI::App& cmd);
 Runner setup_up(CLI::App& cmd);
 Runner setup_version(CLI::App& cmd);
 Runner setup_watch(CLI::App& cmd);
+Runner setup_who(CLI::App& cmd);
 
 /// Every subcommand, sorted by name (checked at compile time).
 inline constexpr std::array kCommands = {
@@ -53,6 +55,7 @@ inline constexpr std::array kCommands = {
     CommandSpec{"env", "Print or write NAME_PORT=N lines for this app/instance", setup_env},
     CommandSpec{"exec", "Run a command with PORT and NAME_PORT set", setup_exec},
     CommandSpec{"export", "Write all allocations as JSON", setup_export},
+    CommandSpec{"free", "Stop your processes that hold a port (SIGTERM, then SIGKILL)", setup_free},
     CommandSpec{"gc", "Remove allocations of deleted worktrees, dead pids, expired leases",
                 setup_gc},
     CommandSpec{"health", "Check that portd answers", setup_health},
@@ -68,6 +71,7 @@ inline constexpr std::array kCommands = {
     CommandSpec{"up", "Allocate every service of the project manifest (.portd.toml)", setup_up},
     CommandSpec{"version", "Print the versions of portctl and portd", setup_version},
     CommandSpec{"watch", "Print allocation events as they happen", setup_watch},
+    CommandSpec{"who", "Show the processes, users and allocation holding a port", setup_who},
 };
 
 constexpr bool commands_sorted() {

@@ -3,7 +3,7 @@
 namespace portd::daemon {
 
 void op_check(OpContext& ctx) {
-  CheckResult r = ctx.registry.check(*ctx.batch, ctx.request.port);
+  CheckResult r = ctx.registry.check(*ctx.batch, ctx.request.port, ctx.now);
   // The OS may name a command without a pid we can see; send only what is known.
   bool pid_known = r.owner && r.owner->pid != 0;
   std::uint32_t extra = 4 + (r.holder ? 1 : 0) + (pid_known ? 2 : 0);

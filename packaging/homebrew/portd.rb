@@ -28,6 +28,7 @@ class Portd < Formula
   depends_on "fmt"
   depends_on "libuv"
   depends_on "lmdb"
+  uses_from_macos "sqlite"
   depends_on "spdlog"
   depends_on "tomlplusplus"
   depends_on "yaml-cpp"

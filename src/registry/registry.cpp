@@ -64,8 +64,12 @@ void Registry::reconfigure(Config config) {
 
 void Registry::load() {
   allocator_.reset();
+  leases_.clear();
   store::Txn txn = store_->begin_read();
-  store_->for_each(txn, [this](const Allocation& a) { allocator_.mark_allocated(a.port); });
+  store_->for_each(txn, [this](const Allocation& a) {
+    allocator_.mark_allocated(a.port);
+    if (a.expires_at != 0) leases_.emplace(a.expires_at, a.id);
+  });
   for (const store::FrozenPort& f : store_->frozen(txn)) {
     allocator_.freeze(f.port, f.key, f.released_at);
   }
@@ -110,6 +114,7 @@ Allocation Registry::take(Batch& batch, const AllocateRequest& r, Port port, std
   a.expires_at = r.ttl_seconds > 0 ? now + r.ttl_seconds : 0;
   store_->put(batch.txn_, a);
   store_->unfreeze(batch.txn_, port);
+  if (a.expires_at != 0) leases_.emplace(a.expires_at, a.id);
   allocator_.mark_allocated(port);
   allocator_.unfreeze(port);
   batch.events_.push_back({Event::Kind::allocated, a});
@@ -118,9 +123,22 @@ Allocation Registry::take(Batch& batch, const AllocateRequest& r, Port port, std
 
 void Registry::remove(Batch& batch, const Allocation& a, std::int64_t now) {
   store_->erase(batch.txn_, a, now);
+  if (a.expires_at != 0) leases_.erase({a.expires_at, a.id});
   allocator_.mark_free(a.port);
   allocator_.freeze(a.port, a.key(), now);
   batch.events_.push_back({Event::Kind::released, a});
+}
+
+void Registry::reap_expired(Batch& batch, std::int64_t now) {
+  while (!leases_.empty() && leases_.begin()->first <= now) {
+    auto [expires_at, id] = *leases_.begin();
+    std::optional<Allocation> a = store_->get(batch.txn_, id);
+    if (!a || a->expires_at != expires_at) {
+      leases_.erase(leases_.begin());  // stale entry: nothing left to release
+      continue;
+    }
+    remove(batch, *a, now);
+  }
 }
 
 AllocateResult Registry::allocate(Batch& batch, const AllocateRequest& r, std::int64_t now) {
@@ -137,23 +155,18 @@ AllocateResult Registry::allocate(Batch& batch, const AllocateRequest& r, std::i
   validate_text("worktree", r.worktree);
   if (r.ttl_seconds < 0) throw Error(ErrorCode::invalid_request, "ttl must not be negative");
 
+  // An expired lease no longer holds its key or port, whether or not gc has
+  // run: auto-assign must see those ports as free.
+  reap_expired(batch, now);
   std::optional<Allocation> existing;
   if (auto id = store_->id_by_key(batch.txn_, r.key)) existing = store_->get(batch.txn_, *id);
-  // An expired lease no longer holds its key or port.
-  if (existing && expired(*existing, now)) {
-    remove(batch, *existing, now);
-    existing.reset();
-  }
   if (existing && (r.port == 0 || r.port == existing->port)) return {*existing, false};
   if (existing && !r.replace) throw key_exists_error(*existing, r.port);
 
   Port port = r.port;
   if (port != 0) {
     if (auto holder_id = store_->id_by_port(batch.txn_, port)) {
-      std::optional<Allocation> holder = store_->get(batch.txn_, *holder_id);
-      if (holder && expired(*holder, now)) {
-        remove(batch, *holder, now);
-      } else if (holder) {
+      if (std::optional<Allocation> holder = store_->get(batch.txn_, *holder_id)) {
         throw port_taken_error(*holder);
       }
     }
@@ -232,10 +245,12 @@ std::vector<Allocation> Registry::list(Batch& batch, const Filter& filter) {
   return out;
 }
 
-CheckResult Registry::check(Batch& batch, Port port) {
+CheckResult Registry::check(Batch& batch, Port port, std::int64_t now) {
   CheckResult r;
   r.port = port;
   if (auto id = store_->id_by_port(batch.txn_, port)) r.holder = store_->get(batch.txn_, *id);
+  // An ended lease holds nothing, even before gc or allocate removes it.
+  if (r.holder && expired(*r.holder, now)) r.holder.reset();
   r.reserved = config_.is_reserved(port);
   // Checks of one port in one batch are answered at the same instant, so
   // they share one probe: a pipelining client, or many clients polling
@@ -262,8 +277,17 @@ std::vector<PoolStats> Registry::stats(Batch&) {
     s.range = p.range;
     s.size = allocator_.usable_in(p.range);
     s.allocated = allocator_.allocated_in(p.range);
-    s.free = s.size > s.allocated ? s.size - s.allocated : 0;
-    s.percent = s.size == 0 ? 100.0 : 100.0 * s.allocated / s.size;
+    // Auto-assign skips ports the OS has bound, so FREE must not count them.
+    for (std::uint32_t port = p.range.first; port <= p.range.last; ++port) {
+      const auto q = static_cast<Port>(port);
+      if (!allocator_.is_allocated(q) && !allocator_.is_excluded(q) &&
+          allocator_.probe().in_use(q)) {
+        ++s.bound;
+      }
+    }
+    const std::uint32_t used = s.allocated + s.bound;
+    s.free = s.size > used ? s.size - used : 0;
+    s.percent = s.size == 0 ? 100.0 : 100.0 * std::min(used, s.size) / s.size;
     out.push_back(std::move(s));
   }
   return out;
@@ -334,7 +358,9 @@ std::size_t Registry::import(Batch& batch, const std::vector<Allocation>& record
     req.allocated_by = r.allocated_by;
     Allocation a = take(batch, req, r.port, r.created_at != 0 ? r.created_at : now);
     if (r.expires_at != 0 && a.expires_at != r.expires_at) {
+      if (a.expires_at != 0) leases_.erase({a.expires_at, a.id});
       a.expires_at = r.expires_at;
+      leases_.emplace(a.expires_at, a.id);
       store_->put(batch.txn_, a);
       batch.events_.back().allocation = a;
     }

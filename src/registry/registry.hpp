@@ -10,7 +10,9 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "alloc/allocator.hpp"
@@ -50,8 +52,9 @@ struct CheckResult {
   bool reserved = false;             ///< in a reserved range of the config
   bool in_use = false;               ///< the OS has something bound to it
   std::optional<PortOwner> owner;    ///< who, when the OS could tell
-  /// Free to take: neither allocated nor bound.
-  bool available() const noexcept { return !holder && !in_use; }
+  /// Free to take: not allocated, not reserved, not bound (portctl(1)
+  /// "check" reports a reserved port as reserved, exit status 1).
+  bool available() const noexcept { return !holder && !in_use && !reserved; }
 };
 
 /// Use of one pool (`stats`).
@@ -60,8 +63,9 @@ struct PoolStats {
   PortRange range;
   std::uint32_t size = 0;  ///< ports auto-assign can use
   std::uint32_t allocated = 0;
-  std::uint32_t free = 0;
-  double percent = 0;  ///< allocated / size * 100
+  std::uint32_t bound = 0;  ///< usable, unallocated ports the OS has bound
+  std::uint32_t free = 0;   ///< size - allocated - bound
+  double percent = 0;       ///< (allocated + bound) / size * 100
 };
 
 /// One allocation `gc` removed (or would remove) and why.
@@ -156,12 +160,15 @@ class Registry {
   /// Allocations matching `filter` (all when empty), by id.
   std::vector<Allocation> list(Batch& batch, const Filter& filter);
 
-  /// Registry and OS view of one port. The OS is probed once per port per
+  /// Registry and OS view of one port at `now` (UTC seconds): a lease that
+  /// expired by then no longer holds it. The OS is probed once per port per
   /// batch; later checks of that port in the batch reuse the answer.
   /// Throws what the probe throws (Error(internal)).
-  CheckResult check(Batch& batch, Port port);
+  CheckResult check(Batch& batch, Port port, std::int64_t now);
 
-  /// Use of every pool.
+  /// Use of every pool. Probes the OS for every usable, unallocated port of
+  /// each pool (one bind test each), so FREE matches what auto-assign finds.
+  /// Throws what the probe throws (Error(internal)).
   std::vector<PoolStats> stats(Batch& batch);
 
   /// Finds allocations whose worktree is gone, whose pid is dead, or whose
@@ -182,10 +189,15 @@ class Registry {
   void load();
   Allocation take(Batch& batch, const AllocateRequest& request, Port port, std::int64_t now);
   void remove(Batch& batch, const Allocation& a, std::int64_t now);
+  /// Releases every lease that ended at or before `now` (writable batches).
+  void reap_expired(Batch& batch, std::int64_t now);
 
   store::Store* store_;
   Config config_;
   Allocator allocator_;
+  /// (expires_at, id) of every allocation with a lease, soonest first, so
+  /// allocate can drop ended leases without walking the store.
+  std::set<std::pair<std::int64_t, std::uint64_t>> leases_;
 };
 
 }  // namespace portd

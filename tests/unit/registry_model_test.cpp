@@ -163,7 +163,7 @@ void run_sequence(std::uint32_t seed, int steps) {
         }
       } else {  // check
         Port p = static_cast<Port>(kFirst + pick(kLast - kFirst + 1));
-        EXPECT_EQ(h.registry().check(b, p).holder.has_value(), m.port_held(p));
+        EXPECT_EQ(h.registry().check(b, p, now).holder.has_value(), m.port_held(p));
       }
       h.registry().commit(b);
     }

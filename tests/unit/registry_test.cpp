@@ -227,19 +227,19 @@ TEST_F(RegistryTest, CheckReportsHolderReservedAndOsUse) {
   auto a = allocate(req("myapp", "dev", "web"));
   probe_.busy.insert(3005);
   Batch b = registry_->begin(false);
-  CheckResult held = registry_->check(b, a.allocation.port);
+  CheckResult held = registry_->check(b, a.allocation.port, kNow);
   EXPECT_FALSE(held.available());
   ASSERT_TRUE(held.holder.has_value());
   EXPECT_EQ(held.holder->id, a.allocation.id);
-  CheckResult bound = registry_->check(b, 3005);
+  CheckResult bound = registry_->check(b, 3005, kNow);
   EXPECT_FALSE(bound.available());
   EXPECT_TRUE(bound.in_use);
   ASSERT_TRUE(bound.owner.has_value());
   EXPECT_EQ(bound.owner->command, "fake-server");
-  CheckResult reserved = registry_->check(b, 4000);
+  CheckResult reserved = registry_->check(b, 4000, kNow);
   EXPECT_TRUE(reserved.reserved);
-  EXPECT_TRUE(reserved.available());
-  EXPECT_TRUE(registry_->check(b, 3009).available());
+  EXPECT_FALSE(reserved.available());
+  EXPECT_TRUE(registry_->check(b, 3009, kNow).available());
 }
 
 TEST_F(RegistryTest, ChecksOfOnePortInOneBatchShareOneProbe) {
@@ -249,18 +249,18 @@ TEST_F(RegistryTest, ChecksOfOnePortInOneBatchShareOneProbe) {
   {
     Batch b = registry_->begin(false);
     for (int i = 0; i < 100; ++i) {
-      CheckResult r = registry_->check(b, 3005);
+      CheckResult r = registry_->check(b, 3005, kNow);
       EXPECT_TRUE(r.in_use);
       ASSERT_TRUE(r.owner.has_value());
       EXPECT_EQ(r.owner->pid, 4242u);
     }
-    EXPECT_TRUE(registry_->check(b, 3006).available());
+    EXPECT_TRUE(registry_->check(b, 3006, kNow).available());
     EXPECT_EQ(probe_.probes - before, 2);
   }
   // The next batch asks the OS again and sees what changed in between.
   probe_.busy.erase(3005);
   Batch b = registry_->begin(false);
-  EXPECT_TRUE(registry_->check(b, 3005).available());
+  EXPECT_TRUE(registry_->check(b, 3005, kNow).available());
   EXPECT_EQ(probe_.probes - before, 3);
 }
 
