@@ -36,7 +36,7 @@ each command. Volatile parts are normalised on both sides: the temporary
 home becomes ~, timestamps (RFC 3339, and the tables' YYYY-MM-DD
 HH:MM:SS) become <time>.
 
-Usage: examples.py SOURCE_ROOT [FILE...]
+Usage: examples.py SOURCE_ROOT [FILE...]   (default: README.md, man/*.scd)
 Environment: PORTCTL (the built portctl), PROTOCOL_FRAMES (the built
 tests/docs/protocol_frames). Exit status 0 when every example matches, 1
 otherwise; each difference is reported as FILE:LINE with a diff.
@@ -55,8 +55,10 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-PAGES = ["README.md", "man/portctl.1.scd", "man/portd.1.scd",
-         "man/portd.toml.5.scd", "man/portd-protocol.7.scd"]
+def default_pages(root):
+    """README.md and every man page, so a new page is covered by default."""
+    man = sorted(f for f in os.listdir(os.path.join(root, "man")) if f.endswith(".scd"))
+    return ["README.md"] + [os.path.join("man", f) for f in man]
 
 DIRECTIVE_RE = re.compile(r"^\s*(?:<!--\s*example:(.*?)-->|;\s*example:(.*))\s*$")
 # RFC 3339 (JSON, logs) and the tables' local "YYYY-MM-DD HH:MM:SS".
@@ -326,7 +328,7 @@ def main():
         print(__doc__.strip().split("\n\n")[-2], file=sys.stderr)
         return 2
     root = sys.argv[1]
-    pages = sys.argv[2:] or PAGES
+    pages = sys.argv[2:] or default_pages(root)
     portctl = os.environ.get("PORTCTL", "portctl")
     frames_bin = os.path.realpath(os.environ.get("PROTOCOL_FRAMES", "protocol_frames"))
     netns = netns_prefix()
