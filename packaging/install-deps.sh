@@ -12,7 +12,7 @@ set -euo pipefail
 build_pkgs=(
   meson ninja-build pkgconf g++
   libuv1-dev libmsgpack-cxx-dev liblmdb-dev libspdlog-dev libfmt-dev
-  libtomlplusplus-dev nlohmann-json3-dev libcli11-dev
+  libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libyaml-cpp-dev libsqlite3-dev
   libsystemd-dev
   scdoc bash-completion
 )
@@ -28,9 +28,9 @@ test_pkgs=(
 
 # Equivalents elsewhere, for --print. Not tested here (the build is tested on
 # Debian); confirm with `dnf info` / `brew info` before relying on them.
-fedora_build='meson ninja-build pkgconf gcc-c++ libuv-devel msgpack-cxx-devel lmdb-devel spdlog-devel fmt-devel tomlplusplus-devel json-devel cli11-devel systemd-devel scdoc bash-completion'
+fedora_build='meson ninja-build pkgconf gcc-c++ libuv-devel msgpack-cxx-devel lmdb-devel spdlog-devel fmt-devel tomlplusplus-devel json-devel cli11-devel yaml-cpp-devel sqlite-devel systemd-devel scdoc bash-completion'
 fedora_test='gtest-devel gmock-devel git jq lmdb python3 systemd strace util-linux procps-ng clang compiler-rt libfiu libfiu-devel valgrind'
-brew_build='meson ninja pkgconf libuv msgpack-cxx lmdb spdlog fmt tomlplusplus nlohmann-json cli11 scdoc bash-completion@2'
+brew_build='meson ninja pkgconf libuv msgpack-cxx lmdb spdlog fmt tomlplusplus nlohmann-json cli11 yaml-cpp sqlite scdoc bash-completion@2'
 brew_test='googletest git jq python llvm'
 
 usage() {
