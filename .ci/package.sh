@@ -59,6 +59,13 @@ fi
 rm -rf "$src/debian"
 cp -a packaging/debian "$src/debian"
 
+# debhelper (compat 13) points HOME at a directory inside the build tree, so
+# ccache would start empty every time: name the real cache explicitly.
+if command -v ccache >/dev/null; then
+  CCACHE_DIR=${CCACHE_DIR:-$(ccache -k cache_dir)}
+  export CCACHE_DIR
+fi
+
 # The binary build runs without tests (they run in tests/run.sh); the
 # nocheck profile also drops the test-only Build-Depends.
 export DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)"
