@@ -86,6 +86,12 @@ echo "built in $((SECONDS - start)) s:"
 mv "$work"/*.deb "$work"/*.changes "$work"/*.buildinfo "$out/"
 ls -1 "$out"
 
+# The packages proper; the -dbgsym ones hold only detached debug symbols.
+debs=()
+for deb in "$out"/*.deb; do
+  [[ $deb == *-dbgsym_* ]] || debs+=("$deb")
+done
+
 step "rpmspec -P, ruby -c, and the file lists against meson install"
 # Directory macros as the Debian build used them, so that the expanded
 # %files can be compared with debian/tmp; systemd-rpm-macros (which defines
@@ -97,7 +103,7 @@ rpmspec -P packaging/rpm/portd.spec \
 echo "rpmspec -P: parsed"
 ruby -c packaging/homebrew/portd.rb || fail "ruby -c packaging/homebrew/portd.rb"
 python3 .ci/check_manifest.py --destdir "$src/debian/tmp" \
-  --spec "$work/portd.spec.expanded" $(printf -- '--deb %s ' "$out"/*.deb) ||
+  --spec "$work/portd.spec.expanded" $(printf -- '--deb %s ' "${debs[@]}") ||
   fail "packages and meson install disagree"
 
 step "lintian"
@@ -108,7 +114,7 @@ lintian --fail-on error --display-info "$out"/*.changes ||
 echo "lintian: no errors"
 
 step "apt-get install ./*.deb"
-apt-get install -y -qq "$out"/*.deb >/dev/null || fail "installing the packages"
+apt-get install -y -qq "${debs[@]}" >/dev/null || fail "installing the packages"
 dpkg-query -W portd libportd-client0 libportd-client-dev
 
 step "using the installed portctl as an unprivileged user"
