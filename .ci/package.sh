@@ -131,11 +131,13 @@ as_user() {
     PATH=/usr/bin:/bin XDG_RUNTIME_DIR="$run_dir" "$@"
 }
 as_user mkdir -p "$home/myapp"
-port=$(cd "$home/myapp" && as_user /usr/bin/portctl allocate --service web -q) ||
+# Not a git repository: app and instance come from the environment.
+port=$(cd "$home/myapp" && as_user PORTCTL_APP=myapp PORTCTL_INSTANCE=main \
+  /usr/bin/portctl allocate --service web -q) ||
   fail "portctl allocate --service web"
 [[ $port =~ ^[0-9]+$ ]] || fail "portctl allocate printed '$port', not a port"
 echo "installed portctl allocated port $port for myapp/web (daemon autostarted)"
-(cd "$home/myapp" && as_user /usr/bin/portctl list) || fail "portctl list"
+(cd "$home/myapp" && as_user /usr/bin/portctl list --all) || fail "portctl list"
 [[ -S $run_dir/portd/portd.sock ]] || fail "no socket at $run_dir/portd/portd.sock"
 
 step "systemd-analyze verify (user units)"
