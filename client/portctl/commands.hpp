@@ -25,9 +25,11 @@ struct CommandSpec {
   Runner (*setup)(CLI::App& cmd);
 };
 
+Runner setup_complete(CLI::App& cmd);
 Runner setup_allocate(CLI::App& cmd);
 Runner setup_check(CLI::App& cmd);
 Runner setup_compose(CLI::App& cmd);
+Runner setup_completion(CLI::App& cmd);
 Runner setup_env(CLI::App& cmd);
 Runner setup_exec(CLI::App& cmd);
 Runner setup_export(CLI::App& cmd);
@@ -48,8 +50,12 @@ Runner setup_who(CLI::App& cmd);
 
 /// Every subcommand, sorted by name (checked at compile time).
 inline constexpr std::array kCommands = {
+    CommandSpec{"__complete", "Words for shell completion (hidden; see portctl(1))",
+                setup_complete},
     CommandSpec{"allocate", "Allocate a port for a service (idempotent)", setup_allocate},
     CommandSpec{"check", "Check whether a port is free (exit 0) or taken (exit 1)", setup_check},
+    CommandSpec{"completion", "Print the completion script for bash, zsh or fish",
+                setup_completion},
     CommandSpec{"compose", "Write the compose .env (project name, ports) and show ports: edits",
                 setup_compose},
     CommandSpec{"env", "Print or write NAME_PORT=N lines for this app/instance", setup_env},
