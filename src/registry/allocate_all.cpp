@@ -51,7 +51,7 @@ std::vector<AllocateResult> Registry::allocate_all(Batch& batch,
       r.port = 0;  // the key keeps the port it has
       continue;
     }
-    CheckResult c = check(batch, r.port);
+    CheckResult c = check(batch, r.port, now);
     std::optional<Error> e = conflict(r, c);
     if (!e && !ports.insert(r.port).second) {
       e = Error(ErrorCode::invalid_request,

@@ -8,8 +8,8 @@ import socket
 import struct
 import subprocess
 import time
-import unittest
 
+import harness  # noqa: E402
 from harness import PORTCTL, PortctlTestCase
 
 LIMIT = 2
@@ -96,4 +96,4 @@ class BusyTest(PortctlTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    harness.main()

@@ -15,6 +15,7 @@ import unittest
 
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import PORTCTL, PortctlTestCase, daemon_pids  # noqa: E402
 
 BASH_COMPLETION = "/usr/share/bash-completion/bash_completion"
@@ -38,8 +39,11 @@ class Complete(PortctlTestCase):
             self.assertIn(opt, opts)
         self.assertNotIn("--ttl", opts)  # allocate's, not release's
 
-    def test_unknown_kind_is_a_usage_error(self):
-        self.assertEqual(self.portctl("__complete", "colours").returncode, 2)
+    def test_unknown_kind_is_rejected(self):
+        # A value CLI11 rejects is a validation failure: exit 1 (portctl(1)).
+        r = self.portctl("__complete", "colours")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("colours", r.stderr)
 
     def test_names_without_a_daemon_print_nothing_and_start_nothing(self):
         for what in ("services", "apps", "instances", "pools", "ports"):
@@ -154,4 +158,4 @@ class Shells(PortctlTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    harness.main()

@@ -4,10 +4,10 @@ with --apply --yes, made with a .bak."""
 
 import os
 import sys
-import unittest
 
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import PortctlTestCase  # noqa: E402
 
 COMPOSE = """services:
@@ -65,4 +65,4 @@ class Compose(PortctlTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    harness.main()

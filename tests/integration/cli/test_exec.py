@@ -7,10 +7,10 @@ import socket
 import stat
 import subprocess
 import sys
-import unittest
 
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import PORTCTL, PortctlTestCase  # noqa: E402
 
 # A stand-in for npx: prints each argument it got on its own line.
@@ -172,4 +172,4 @@ class ExecListen(PortctlTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    harness.main()

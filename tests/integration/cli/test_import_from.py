@@ -8,10 +8,10 @@ import os
 import shutil
 import sqlite3
 import sys
-import unittest
 
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import PortctlTestCase  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures",
@@ -125,4 +125,4 @@ class ImportFrom(PortctlTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    harness.main()

@@ -12,6 +12,7 @@ import unittest
 
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import PortctlTestCase, port_is_free  # noqa: E402
 
 
@@ -95,4 +96,4 @@ class PortState(PortctlTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    harness.main()

@@ -4,10 +4,10 @@
 import json
 import os
 import sys
-import unittest
 
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import PortctlTestCase, port_is_free  # noqa: E402
 
 
@@ -137,4 +137,4 @@ class ScanInit(PortctlTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    harness.main()

@@ -4,10 +4,10 @@ nothing, plus the env file; worktrees of one repository get disjoint sets."""
 import json
 import os
 import sys
-import unittest
 
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import PortctlTestCase, port_is_free  # noqa: E402
 
 
@@ -117,4 +117,4 @@ strict = true
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    harness.main()

@@ -10,10 +10,10 @@ import socket
 import subprocess
 import sys
 import time
-import unittest
 
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import PortctlTestCase, port_is_free  # noqa: E402
 
 # A TCP server on 127.0.0.1:PORT that ignores SIGTERM and only dies by SIGKILL.
@@ -150,4 +150,4 @@ def _has_uid(uid):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    harness.main()
