@@ -455,12 +455,14 @@ TEST(HostileInput, T10_SlowlorisAndNonReadersDoNotStarveOthers) {
   push.join();
   EXPECT_TRUE(alive(pid));
   EXPECT_EQ(closed, slow.size()) << "slowloris connections still open after " << sweep_s << " s";
-  // docs/testing.md T10's bounds. Measured on the shared 2-core VM with a
-  // load average of 15 (other builds running): p99 0.3-20.0 ms, VmRSS
-  // 15-27 MiB over 5 runs. An unbounded reader (the bug this guards)
-  // reached 400 MiB.
+  // docs/testing.md T10's bounds. p99 measured on the shared 2-core VM with
+  // a load average of 15: 0.3-20.0 ms. VmRSS depends on how far the 50
+  // non-readers get before the daemon stops reading them: 15-27 MiB in one
+  // series of 5 runs, 53-63 MiB in a later one on the same binaries, so the
+  // goal of 64 MiB has no margin here and the bound is 96 MiB. An unbounded
+  // reader (the bug this guards) reached 400 MiB.
   EXPECT_LT(p99, 50.0) << "good client p99 latency, ms";
-  EXPECT_LT(rss, 64u * 1024) << "VmRSS in KiB";
+  EXPECT_LT(rss, 96u * 1024) << "VmRSS in KiB";
   std::cout << fmt::format(
       "[T10] good client latency p50 {:.2f} ms, p99 {:.2f} ms, max {:.2f} ms; {}/{} slowloris "
       "connections closed within {:.1f} s; VmRSS {} KiB\n",
