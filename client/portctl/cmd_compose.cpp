@@ -1,14 +1,19 @@
 // portctl compose: give a compose stack this worktree's ports and its own
 // project name through the .env beside the compose file, and show (or, with
 // --apply --yes, make) the ports: edits that read them.
+#include <sys/stat.h>
+
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <stdexcept>
 
 #include "portctl/commands.hpp"
 #include "portctl/env_file.hpp"
@@ -129,7 +134,14 @@ int run(Context& ctx, const ComposeOptions& o) {
     if (rewritten == text) {
       fmt::print("{} already uses the variables\n", file);
     } else {
-      write_file_atomically(file + ".bak", text);
+      // The backup holds the same text, so it gets the same permissions
+      // (a compose file may be 0600 for its secrets).
+      struct stat st {};
+      if (::stat(file.c_str(), &st) != 0) {
+        throw std::runtime_error(
+            fmt::format("failed to read '{}': {}", file, std::strerror(errno)));
+      }
+      write_file_atomically(file + ".bak", text, st.st_mode & 07777);
       write_file_atomically(file, rewritten);
       fmt::print("rewrote {} (backup {}.bak)\n", file, file);
     }

@@ -5,11 +5,14 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 
 #include "portctl/commands.hpp"
 #include "portctl/env_file.hpp"
+#include "portctl/manifest.hpp"
 #include "portctl/output.hpp"
 #include "portctl/project_scan.hpp"
 
@@ -48,6 +51,28 @@ std::string where(const project::Finding& f) {
   return f.line ? fmt::format("{}:{}", f.file, f.line) : f.file;
 }
 
+// Writes the manifest `init --manifest` found, unless the project has one:
+// a manifest is the user's file once written, so it is never replaced.
+// Returns whether the file was written.
+bool write_manifest(const std::filesystem::path& path, Manifest& m) {
+  std::sort(m.services.begin(), m.services.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  std::string text = format_manifest(m);
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) {
+    std::ifstream in(path, std::ios::binary);
+    std::string current{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    if (current != text) {
+      fmt::print("kept {} (it exists; edit it to change the services)\n",
+                 path.lexically_normal().string());
+    }
+    return false;
+  }
+  write_file_atomically(path, text);
+  fmt::print("wrote {}\n", path.lexically_normal().string());
+  return true;
+}
+
 }  // namespace
 
 int run_init(Context& ctx, const InitOptions& o) {
@@ -64,6 +89,7 @@ int run_init(Context& ctx, const InitOptions& o) {
   std::vector<bool> duplicate;
   auto names = register_names(result.findings, duplicate);
   EnvVars vars;
+  Manifest manifest;
   int created = 0;
   bool failed = !result.errors.empty();
   for (std::size_t i = 0; i < result.findings.size(); ++i) {
@@ -92,6 +118,8 @@ int run_init(Context& ctx, const InitOptions& o) {
         fmt::print("port {} (id={}) is already allocated to {}\n", a.port, a.id, key_of(a));
       }
       vars.emplace_back(env_var_name(a.service), std::to_string(a.port));
+      manifest.services.push_back(
+          {a.service, a.port, false, {}, fmt::format("found in {}", where(f))});
     } catch (const portd::client::Error& e) {
       // A port held by another key, or a key holding another port, is
       // reported and left alone: init never takes anything.
@@ -108,7 +136,9 @@ int run_init(Context& ctx, const InitOptions& o) {
     file_changed = merged.changed();
     if (file_changed) fmt::print("wrote {}\n", env_path.lexically_normal().string());
   }
-  if (created == 0 && !file_changed) {
+  bool manifest_written = o.manifest && !manifest.services.empty() &&
+                          write_manifest(std::filesystem::path(o.path) / kManifestName, manifest);
+  if (created == 0 && !file_changed && !manifest_written) {
     fmt::print("{}\n", vars.empty() ? "no host ports to register" : "nothing changed");
   }
   return failed ? 1 : 0;
@@ -122,6 +152,9 @@ Runner setup_init(CLI::App& cmd) {
   cmd.add_option("--app", o->app, "Application name (default: detected)");
   cmd.add_option("--instance", o->instance, "Instance name (default: detected)");
   cmd.add_flag("--force", o->force, "Register ports a process has bound (as allocate --force)");
+  cmd.add_flag("--manifest", o->manifest,
+               "Also write .portd.toml listing the registered services (portd-manifest(5)), "
+               "unless it exists");
   return [o](Context& ctx) { return run_init(ctx, *o); };
 }
 

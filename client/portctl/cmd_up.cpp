@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "portctl/commands.hpp"
+#include "portctl/env_file.hpp"
 #include "portctl/manifest.hpp"
 #include "portctl/output.hpp"
 
@@ -52,14 +53,17 @@ int run(Context& ctx, const UpOptions& o) {
   std::vector<portd::client::Allocation> list;
   for (const auto& r : results) list.push_back(r.allocation);
   fs::path env_path;
+  bool env_changed = false;
   if (!o.no_env_file) {
     env_path = o.env_file.empty() ? fs::path(m.env_file) : fs::path(o.env_file);
     // The manifest's env_file is the worktree's: relative to its top.
     if (o.env_file.empty() && env_path.is_relative() && wt) env_path = wt->top / env_path;
-    std::string text;
+    // Merged, not replaced: the env file may be the user's .env, holding
+    // lines portctl does not manage (secrets, other settings).
+    EnvVars vars;
     for (const auto& [name, port] : port_variables(list))
-      text += fmt::format("{}={}\n", name, port);
-    write_file_atomically(env_path, text);
+      vars.emplace_back(name, std::to_string(port));
+    env_changed = update_env_file(env_path, vars).changed();
   }
 
   if (ctx.flags.json) {
@@ -71,6 +75,7 @@ int run(Context& ctx, const UpOptions& o) {
       j["allocations"].push_back(std::move(a));
     }
     j["env_file"] = env_path.string();
+    j["env_file_changed"] = env_changed;
     print_json(j);
     return 0;
   }
@@ -79,7 +84,8 @@ int run(Context& ctx, const UpOptions& o) {
     fmt::print("{} port {} (id={}) for {}\n", r.created ? "allocated" : "kept", a.port, a.id,
                key_of(a));
   }
-  if (!env_path.empty()) fmt::print("wrote {}\n", env_path.string());
+  if (!env_path.empty())
+    fmt::print("{} {}\n", env_changed ? "wrote" : "unchanged:", env_path.string());
   return 0;
 }
 

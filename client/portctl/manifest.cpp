@@ -3,6 +3,7 @@
 
 #include <fstream>
 #include <iterator>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -103,6 +104,26 @@ Manifest parse_manifest(std::string_view text, const std::string& origin) {
     throw ManifestError(fmt::format("{}:{}:{}: {}", origin, at.line, at.column, e.description()));
   }
   return Parser(origin).parse(root);
+}
+
+std::string format_manifest(const Manifest& m) {
+  toml::table services;
+  for (const ManifestService& s : m.services) {
+    toml::table t;
+    if (s.port != 0) t.insert("port", static_cast<std::int64_t>(s.port));
+    if (s.strict) t.insert("strict", true);
+    if (!s.pool.empty()) t.insert("pool", s.pool);
+    if (!s.description.empty()) t.insert("description", s.description);
+    services.insert(s.name, std::move(t));
+  }
+  toml::table root;
+  if (m.env_file != Manifest{}.env_file) root.insert("env_file", m.env_file);
+  root.insert("services", std::move(services));
+  std::ostringstream out;
+  out << "# The services this project needs ports for; `portctl up` allocates\n"
+         "# them for each worktree. Format: portd-manifest(5).\n\n"
+      << root << '\n';
+  return out.str();
 }
 
 Manifest load_manifest(const std::filesystem::path& path) {

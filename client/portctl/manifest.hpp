@@ -43,6 +43,12 @@ struct Manifest {
 /// pool names, ports outside 1-65535, `strict` without a port, no services.
 Manifest parse_manifest(std::string_view text, const std::string& origin);
 
+/// The TOML text of `m` as parse_manifest() reads it back: a comment
+/// naming portd-manifest(5), `env_file` when not the default, then one
+/// [services.NAME] table per service with the keys that are set. Never
+/// throws except std::bad_alloc.
+std::string format_manifest(const Manifest& m);
+
 /// Reads and parses `path`. Throws ManifestError (also when unreadable).
 Manifest load_manifest(const std::filesystem::path& path);
 

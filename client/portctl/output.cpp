@@ -181,7 +181,8 @@ void Table::print(std::FILE* out, const Style& style) const {
   for (const auto& r : rows_) fmt::print(out, "{}\n", line(r));
 }
 
-void write_file_atomically(const std::filesystem::path& path, std::string_view content) {
+void write_file_atomically(const std::filesystem::path& path, std::string_view content,
+                           std::optional<mode_t> wanted) {
   auto fail = [&](const char* step) {
     return std::runtime_error(
         fmt::format("failed to write '{}': {}: {}", path.string(), step, std::strerror(errno)));
@@ -192,7 +193,9 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view c
   if (fd < 0) throw fail("create a temporary file");
   struct stat st {};
   mode_t mode;
-  if (::stat(path.c_str(), &st) == 0) {
+  if (wanted) {
+    mode = *wanted & 07777;
+  } else if (::stat(path.c_str(), &st) == 0) {
     mode = st.st_mode & 07777;
   } else {
     mode_t mask = ::umask(0);  // read the umask: a new file gets 0666 & ~umask

@@ -2,9 +2,12 @@
 // time formatting and atomic file writes. See portctl(1) "JSON OUTPUT".
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -82,8 +85,10 @@ class Table {
 };
 
 /// Writes `content` to `path` atomically: a temporary file in the same
-/// directory, fsync, rename over `path` (new files get 0666 & ~umask,
-/// replaced files keep their mode). Throws std::runtime_error "failed to write '<path>': ...".
-void write_file_atomically(const std::filesystem::path& path, std::string_view content);
+/// directory, fsync, rename over `path`. The file gets permission bits
+/// `mode` when given, else a replaced file keeps its own and a new one gets
+/// 0666 & ~umask. Throws std::runtime_error "failed to write '<path>': ...".
+void write_file_atomically(const std::filesystem::path& path, std::string_view content,
+                           std::optional<mode_t> mode = std::nullopt);
 
 }  // namespace portctl

@@ -20,14 +20,16 @@ struct InitOptions {
   std::string instance;
   std::string path = ".";                  ///< project directory; .ports.env is written there
   std::vector<std::string> compose_files;  ///< -f FILE
-  bool force = false;  ///< register ports a process has bound (allocate --force)
+  bool force = false;     ///< register ports a process has bound (allocate --force)
+  bool manifest = false;  ///< also write <path>/.portd.toml listing the registered services
 };
 
 /// Registers every host-bound finding of a scan of `o.path` with its port
 /// for the detected app/instance and merges NAME_PORT lines into
-/// <path>/.ports.env. Prints one line per finding. Returns 0, or 1 when a
-/// port could not be registered (held by another key, in use) or a file
-/// did not parse. @see portctl(1) "init".
+/// <path>/.ports.env; with `o.manifest`, writes <path>/.portd.toml
+/// (portd-manifest(5)) listing them, unless one exists. Prints one line per finding. Returns 0, or
+/// 1 when a port could not be registered (held by another key, in use) or a file did not parse.
+/// @see portctl(1) "init".
 int run_init(Context& ctx, const InitOptions& o);
 
 /// Unique service names for registering `findings`: a port found again

@@ -56,8 +56,12 @@ class Compose(PortctlTestCase):
         r = self.portctl("compose", "--apply", cwd=self.repo)
         self.assertEqual(r.returncode, 2)
         self.assertEqual(self.read("compose.yaml"), COMPOSE)
+        # A compose file kept private stays private in its backup too.
+        os.chmod(os.path.join(self.repo, "compose.yaml"), 0o600)
         self.ok("compose", "--apply", "--yes", cwd=self.repo)
         self.assertEqual(self.read("compose.yaml.bak"), COMPOSE)
+        for name in ("compose.yaml", "compose.yaml.bak"):
+            self.assertEqual(os.stat(os.path.join(self.repo, name)).st_mode & 0o777, 0o600, name)
         self.assertEqual(self.read("compose.yaml"),
                          COMPOSE.replace('"5432:5432"', '"${POSTGRES_PORT:-5432}:5432"'))
         out = self.ok("compose", "--apply", "--yes", cwd=self.repo)

@@ -109,6 +109,30 @@ class ScanInit(PortctlTestCase):
         self.assertNotIn("allocated port", again)
         self.assertEqual(len(self.list_json()), 3)
 
+    def test_init_manifest_gives_a_second_worktree_its_own_set(self):
+        out = self.ok("init", "--manifest", cwd=self.repo)
+        self.assertIn("wrote .portd.toml", out)
+        manifest = self.read(".portd.toml")
+        self.assertIn("portd-manifest(5)", manifest)
+        self.assertIn(f"[services.postgres]\ndescription = 'found in compose.yaml:5'\n"
+                      f"port = {self.pg}\n", manifest)
+        # The written manifest is what `up` reads: the main worktree keeps its
+        # ports, a linked worktree gets a disjoint, complete set.
+        main = json.loads(self.ok("--json", "up", cwd=self.repo))
+        self.assertFalse(any(a["created"] for a in main["allocations"]))
+        wt = self.add_worktree(self.repo, "feature-x")
+        feature = json.loads(self.ok("--json", "up", cwd=wt))
+        ports = {a["service"]: a["port"] for a in feature["allocations"]}
+        self.assertEqual(sorted(ports), ["dev", "postgres", "web"])
+        self.assertTrue(set(ports.values()).isdisjoint({self.pg, self.web, self.vite}))
+
+        self.assertIn("nothing changed", self.ok("init", "--manifest", cwd=self.repo))
+        # A manifest the user edited is theirs: never replaced.
+        self.write(".portd.toml", "[services.web]\n")
+        out = self.ok("init", "--manifest", cwd=self.repo)
+        self.assertIn("kept .portd.toml (it exists", out)
+        self.assertEqual(self.read(".portd.toml"), "[services.web]\n")
+
     def test_init_registers_a_port_named_twice_once(self):
         self.write(".env", self.env_text + f"DB_PORT={self.pg}\n")
         out = self.ok("init", cwd=self.repo)

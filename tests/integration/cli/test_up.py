@@ -77,7 +77,7 @@ description = "main database"
         self.assertFalse(any(a["created"] for a in again["allocations"]))
         text = self.ok("up", cwd=self.repo)
         self.assertIn(f"kept port {self.db} (id=", text)
-        self.assertIn("wrote " + os.path.join(self.repo, ".ports.env"), text)
+        self.assertIn("unchanged: " + os.path.join(self.repo, ".ports.env"), text)
 
     def test_strict_port_held_elsewhere_allocates_nothing(self):
         self.allocate("--app", "other", "--instance", "main", "--service", "pg",
@@ -114,6 +114,23 @@ strict = true
         self.assertFalse(os.path.exists(os.path.join(self.repo, ".ports.env")))
         self.ok("up", "--env-file", "custom.env", cwd=self.repo)
         self.assertIn("WEB_PORT", read_env(os.path.join(self.repo, "custom.env")))
+
+    def test_env_file_keeps_the_users_lines(self):
+        # The env file may be the project's .env: up changes only the
+        # NAME_PORT lines it manages, as env --write does.
+        env = os.path.join(self.repo, ".env")
+        original = "# local settings\nSECRET=x\nexport WEB_PORT=1\n\nTAIL=y"
+        with open(env, "w") as f:
+            f.write(original)
+        os.chmod(env, 0o600)
+        ports = self.ports(self.up(self.repo, "--env-file", ".env"))
+        with open(env) as f:
+            text = f.read()
+        self.assertEqual(
+            text,
+            f"# local settings\nSECRET=x\nexport WEB_PORT={ports['web']}\n\nTAIL=y\n"
+            f"POSTGRES_PORT={ports['postgres']}\nREDIS_PORT={ports['redis']}\n")
+        self.assertEqual(os.stat(env).st_mode & 0o777, 0o600)
 
 
 if __name__ == "__main__":
