@@ -7,11 +7,13 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -70,6 +72,49 @@ bool use_variable(std::string& line, std::uint16_t port, const std::string& var)
   return false;
 }
 
+/// Replaces the literal `published: <port>` (quoted or not, block or flow
+/// style) of the long-syntax entry that starts at lines[first] by
+/// `published: "${VAR:-port}"` (the compose specification's interpolation
+/// makes it a string, which `published` accepts). The entry ends at the
+/// first non-blank line indented less than its keys. Returns the index of
+/// the changed line, its old text in `before`, or std::nullopt when there
+/// is no such literal.
+std::optional<std::size_t> use_variable_long(std::vector<std::string>& lines, std::size_t first,
+                                             std::uint16_t port, const std::string& var,
+                                             std::string& before) {
+  auto key_column = [](const std::string& line) {
+    return line.find_first_not_of(" -");  // past the sequence dash
+  };
+  const std::size_t column = key_column(lines[first]);
+  const std::string literal = std::to_string(port);
+  for (std::size_t i = first; i < lines.size(); ++i) {
+    std::string& line = lines[i];
+    if (i > first && line.find_first_not_of(" \t\r") != std::string::npos &&
+        line.find_first_not_of(' ') < column) {
+      break;
+    }
+    auto key = line.find("published:");
+    if (key == std::string::npos) continue;
+    std::size_t at = line.find_first_not_of(' ', key + 10);
+    if (at == std::string::npos) continue;
+    std::size_t end = at;
+    char quote = line[at] == '"' || line[at] == '\'' ? line[at] : '\0';
+    if (quote) ++end;
+    if (line.compare(end, literal.size(), literal) != 0) continue;
+    end += literal.size();
+    if (quote) {
+      if (end >= line.size() || line[end] != quote) continue;
+      ++end;
+    } else if (end < line.size() && std::isdigit(static_cast<unsigned char>(line[end]))) {
+      continue;  // 54321 is not 5432
+    }
+    before = line;
+    line.replace(at, end - at, fmt::format("\"${{{}:-{}}}\"", var, port));
+    return i;
+  }
+  return std::nullopt;
+}
+
 std::string trim(std::string_view s) {
   auto b = s.find_first_not_of(" \t-");
   auto e = s.find_last_not_of(" \t\r");
@@ -113,6 +158,9 @@ int run(Context& ctx, const ComposeOptions& o) {
     std::string before = line;
     if (use_variable(line, f.port, var)) {
       fmt::print("{}:{}: {} -> {}\n", file, f.line, trim(before), trim(line));
+    } else if (auto at = use_variable_long(lines, static_cast<std::size_t>(f.line - 1), f.port, var,
+                                           before)) {
+      fmt::print("{}:{}: {} -> {}\n", file, *at + 1, trim(before), trim(lines[*at]));
     }
   }
   // Compose project names allow only [a-z0-9_-]: one per worktree keeps two

@@ -67,6 +67,36 @@ class Compose(PortctlTestCase):
         out = self.ok("compose", "--apply", "--yes", cwd=self.repo)
         self.assertIn("already uses the variables", out)
 
+    def test_long_syntax_published_ports_get_variables(self):
+        self.write("compose.yaml", """services:
+  cache:
+    ports:
+      - target: 6379
+        published: 6379
+        protocol: tcp
+  mail:
+    ports:
+      - { target: 1025, published: "1025" }
+      - target: 8025
+        published: 18025
+""")
+        self.ok("compose", "--apply", "--yes", cwd=self.repo)
+        out = self.ok("compose", cwd=self.repo)
+        self.assertIn("already", self.ok("compose", "--apply", "--yes", cwd=self.repo))
+        self.assertEqual(self.read("compose.yaml"), """services:
+  cache:
+    ports:
+      - target: 6379
+        published: "${CACHE_PORT:-6379}"
+        protocol: tcp
+  mail:
+    ports:
+      - { target: 1025, published: "${MAIL_PORT:-1025}" }
+      - target: 8025
+        published: "${MAIL_18025_PORT:-18025}"
+""")
+        self.assertNotIn("->", out)  # nothing left to change
+
 
 if __name__ == "__main__":
     harness.main()
