@@ -6,60 +6,14 @@
 #include <optional>
 
 #include "registry/registry.hpp"
-#include "support/fake_probe.hpp"
-#include "support/temp_dir.hpp"
+#include "support/registry_fixture.hpp"
 
 namespace portd {
 namespace {
 
-using testing::FakeProbe;
-using testing::TempDir;
-
-constexpr std::int64_t kNow = 1'750'000'000;
-
-Config small_config(Port first, Port last) {
-  Config c = default_config();
-  c.pools = {PoolConfig{"default", {first, last}, {}}};
-  return c;
-}
-
-class RegistryNowTest : public ::testing::Test {
- protected:
-  void open(Config config) {
-    registry_.reset();
-    store_.reset();
-    store::StoreOptions so;
-    so.dir = dir_.path() / "state";
-    store_ = std::make_unique<store::Store>(so);
-    registry_ = std::make_unique<Registry>(*store_, std::move(config), probe_, std::nullopt);
-  }
-
-  AllocateRequest req(const std::string& app, const std::string& instance,
-                      const std::string& service, Port port = 0) {
-    AllocateRequest r;
-    r.key = {app, instance, service};
-    r.port = port;
-    r.allocated_by = "dev@host";
-    return r;
-  }
-
-  AllocateResult allocate(const AllocateRequest& r, std::int64_t now = kNow) {
-    Batch b = registry_->begin(true);
-    AllocateResult res = registry_->allocate(b, r, now);
-    registry_->commit(b);
-    return res;
-  }
-
-  std::vector<Allocation> list() {
-    Batch b = registry_->begin(false);
-    return registry_->list(b, Filter{});
-  }
-
-  TempDir dir_{true};
-  FakeProbe probe_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<Registry> registry_;
-};
+using testing::kNow;
+using testing::small_config;
+using RegistryNowTest = testing::RegistryFixture;
 
 TEST_F(RegistryNowTest, ExpiredLeaseStopsHoldingItsPortBeforeGc) {
   open(small_config(3000, 3000));

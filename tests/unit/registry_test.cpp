@@ -6,81 +6,17 @@
 #include <optional>
 
 #include "registry/registry.hpp"
-#include "support/fake_probe.hpp"
-#include "support/temp_dir.hpp"
+#include "support/registry_fixture.hpp"
 
 namespace portd {
 namespace {
 
-using testing::FakeProbe;
-using testing::TempDir;
+using testing::kNow;
+using testing::small_config;
 
-constexpr std::int64_t kNow = 1'750'000'000;
-
-Config small_config(Port first = 3000, Port last = 3009) {
-  Config c = default_config();
-  c.pools = {PoolConfig{"default", {first, last}, {}}};
-  return c;
-}
-
-class RegistryTest : public ::testing::Test {
+class RegistryTest : public testing::RegistryFixture {
  protected:
   void SetUp() override { open(small_config()); }
-
-  void open(Config config) {
-    registry_.reset();
-    store_.reset();
-    store::StoreOptions so;
-    so.dir = dir_.path() / "state";
-    store_ = std::make_unique<store::Store>(so);
-    registry_ = std::make_unique<Registry>(*store_, std::move(config), probe_, std::nullopt);
-  }
-
-  AllocateRequest req(const std::string& app, const std::string& instance,
-                      const std::string& service, Port port = 0) {
-    AllocateRequest r;
-    r.key = {app, instance, service};
-    r.port = port;
-    r.allocated_by = "dev@host";
-    return r;
-  }
-
-  AllocateResult allocate(const AllocateRequest& r, std::int64_t now = kNow) {
-    Batch b = registry_->begin(true);
-    AllocateResult res = registry_->allocate(b, r, now);
-    registry_->commit(b);
-    return res;
-  }
-
-  std::vector<Allocation> release(const Filter& f, std::int64_t now = kNow) {
-    Batch b = registry_->begin(true);
-    auto out = registry_->release(b, f, now);
-    registry_->commit(b);
-    return out;
-  }
-
-  std::vector<Allocation> list(const Filter& f = {}) {
-    Batch b = registry_->begin(false);
-    return registry_->list(b, f);
-  }
-
-  template <class Fn>
-  ErrorCode error_of(Fn&& fn) {
-    try {
-      fn();
-    } catch (const Error& e) {
-      last_error_ = e;
-      return e.code();
-    }
-    ADD_FAILURE() << "no error thrown";
-    return ErrorCode::internal;
-  }
-
-  TempDir dir_{true};
-  FakeProbe probe_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<Registry> registry_;
-  std::optional<Error> last_error_;
 };
 
 TEST_F(RegistryTest, AutoAssignStartsAtThePoolAndFillsIt) {

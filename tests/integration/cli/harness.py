@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -51,6 +52,27 @@ def daemon_pids(socket_path):
             # A zombie has no cmdline, so anything here is alive.
             pids.append(int(entry))
     return pids
+
+
+def frame(payload):
+    """`payload` with portd's 4-byte big-endian length prefix
+    (portd-protocol(7) FRAMING)."""
+    return struct.pack(">I", len(payload)) + payload
+
+
+def read_frame(sock):
+    """The payload of the next frame on `sock`; EOFError when portd closes
+    the connection first."""
+    def exactly(n):
+        buf = b""
+        while len(buf) < n:
+            chunk = sock.recv(n - len(buf))
+            if not chunk:
+                raise EOFError("portd closed the connection")
+            buf += chunk
+        return buf
+    (length,) = struct.unpack(">I", exactly(4))
+    return exactly(length)
 
 
 def port_is_free(port):

@@ -5,30 +5,15 @@ a call made while a slot frees up succeeds."""
 
 import os
 import socket
-import struct
 import subprocess
 import time
 
 import harness  # noqa: E402
-from harness import PORTCTL, PortctlTestCase
+from harness import PORTCTL, PortctlTestCase, frame, read_frame
 
 LIMIT = 2
 # {"v": 1, "id": 1, "op": "health"} in MessagePack.
 HEALTH = b"\x83\xa1v\x01\xa2id\x01\xa2op\xa6health"
-
-
-def read_frame(sock):
-    """One frame's payload (4-byte big-endian length prefix)."""
-    def read_exactly(n):
-        buf = b""
-        while len(buf) < n:
-            chunk = sock.recv(n - len(buf))
-            if not chunk:
-                raise EOFError("portd closed the connection")
-            buf += chunk
-        return buf
-    (length,) = struct.unpack(">I", read_exactly(4))
-    return read_exactly(length)
 
 
 class BusyTest(PortctlTestCase):
@@ -54,7 +39,7 @@ class BusyTest(PortctlTestCase):
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.settimeout(10)
             s.connect(self.socket)
-            s.sendall(struct.pack(">I", len(HEALTH)) + HEALTH)
+            s.sendall(frame(HEALTH))
             try:
                 reply = read_frame(s)
             except (EOFError, ConnectionResetError):

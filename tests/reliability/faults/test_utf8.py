@@ -7,11 +7,16 @@ import os
 import shutil
 import signal
 import socket
-import struct
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
+
+# The framing helpers are the CLI harness's (stdlib only, like this test).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "integration", "cli"))
+from harness import frame, read_frame  # noqa: E402
 
 PORTD_BIN = os.environ.get("PORTD_BIN", "portd")
 
@@ -31,21 +36,7 @@ def request(request_id, op, **fields):
     entries = [(b"v", b"\x01"), (b"id", bytes([request_id])), (b"op", mp_str(op))]
     for k, v in fields.items():
         entries.append((k.encode(), bytes([v]) if isinstance(v, int) else mp_str(v)))
-    body = bytes([0x80 | len(entries)]) + b"".join(mp_str(k) + v for k, v in entries)
-    return struct.pack(">I", len(body)) + body
-
-
-def read_frame(sock):
-    def exactly(n):
-        buf = b""
-        while len(buf) < n:
-            chunk = sock.recv(n - len(buf))
-            if not chunk:
-                raise EOFError("portd closed the connection")
-            buf += chunk
-        return buf
-    (length,) = struct.unpack(">I", exactly(4))
-    return exactly(length)
+    return frame(bytes([0x80 | len(entries)]) + b"".join(mp_str(k) + v for k, v in entries))
 
 
 class InvalidUtf8Test(unittest.TestCase):
