@@ -47,7 +47,7 @@ else
 fi
 log "building (ninja -j2)"
 ninja -C "$BUILD" -j2 daemon/portd client/portctl bench/loadgen bench/echo_floor \
-  bench/noop_static bench/connect_floor bench/lmdb_floor >/dev/null
+  bench/noop_static bench/connect_floor bench/lmdb_floor bench/probe_floor >/dev/null
 build_seconds=$(($(date +%s) - build_started))
 
 PORTD=$BUILD/daemon/portd
@@ -57,6 +57,7 @@ ECHO=$BUILD/bench/echo_floor
 NOOP=$BUILD/bench/noop_static
 CONNECT=$BUILD/bench/connect_floor
 LMDBF=$BUILD/bench/lmdb_floor
+PROBE=$BUILD/bench/probe_floor
 
 # --- scratch space on a real disk ---------------------------------------------------
 
@@ -225,6 +226,8 @@ read_cases=(
   "readmix_c16|--ops alloc-existing:4,health:2,check:2,list:1 --port $CHECK_PORT --connections 16 --pin 1"
 )
 for ((rep = 1; rep <= REPS; rep++)); do
+  # What one check's OS probe costs, pinned like the c1 cases.
+  measure A_probe_floor "$rep" taskset -c 0 "$PROBE" "$CHECK_PORT" --duration "$DURATION"
   for c in "${read_cases[@]}"; do
     name=${c%%|*}
     read -r -a args <<<"${c#*|}"
