@@ -7,12 +7,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "alloc/allocator.hpp"
 #include "alloc/port_rules.hpp"
@@ -324,6 +326,48 @@ TEST_F(PortProbeTest, OwnerIgnoresNonListeningTcpSockets) {
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ASSERT_EQ(::bind(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
   EXPECT_EQ(probe_.owner(port_), std::nullopt);
+}
+
+bool suspected(OsPortProbe& probe, Port port) {
+  auto ports = probe.suspects({port, port});
+  return ports && *ports == std::vector<Port>{port};
+}
+
+// stats bind-tests only the suspects, so every kind of socket that makes
+// in_use() true must make its port a suspect.
+TEST_F(PortProbeTest, SuspectsNameTcpListenersAndUdpSockets) {
+  auto none = probe_.suspects({port_, port_});
+  ASSERT_TRUE(none.has_value()) << "/proc/net is readable here";
+  EXPECT_TRUE(none->empty());
+  Sock tcp = bind_on(Addr::loopback4, SOCK_STREAM, port_);
+  ASSERT_GE(tcp.get(), 0);
+  EXPECT_TRUE(suspected(probe_, port_));
+  tcp.close();
+  Sock udp = bind_on(Addr::loopback4, SOCK_DGRAM, port_);
+  ASSERT_GE(udp.get(), 0);
+  EXPECT_TRUE(suspected(probe_, port_));
+  if (have_ipv6_loopback()) {
+    udp.close();
+    Sock tcp6 = bind_on(Addr::loopback6, SOCK_STREAM, port_);
+    ASSERT_GE(tcp6.get(), 0);
+    EXPECT_TRUE(suspected(probe_, port_));
+  }
+}
+
+TEST_F(PortProbeTest, SuspectsLeaveOutTimeWait) {
+  ASSERT_NO_FATAL_FAILURE(leave_time_wait(Addr::loopback4, port_));
+  EXPECT_TRUE(tcp_state_on_port("tcp", port_, "06")) << "expected a TIME_WAIT entry";
+  auto ports = probe_.suspects({port_, port_});
+  ASSERT_TRUE(ports.has_value());
+  EXPECT_TRUE(ports->empty());
+}
+
+TEST_F(PortProbeTest, SuspectsIncludeEveryPrivilegedPortOfTheRange) {
+  // A bind below 1024 may fail with EACCES, which no socket table shows.
+  auto ports = probe_.suspects({1020, 1025});
+  ASSERT_TRUE(ports.has_value());
+  std::vector<Port> privileged(ports->begin(), std::find(ports->begin(), ports->end(), Port{1024}));
+  EXPECT_EQ(privileged, (std::vector<Port>{1020, 1021, 1022, 1023}));
 }
 #endif
 
