@@ -35,7 +35,8 @@ bool holds_port(const SocketEntry& s);
 /// mounted, or hidden from this process); a missing tcp6 or udp6 (a kernel
 /// without IPv6) counts as empty. A TCP socket that is bound but neither
 /// listening nor connected is in no table (the kernel lists only listening
-/// and connection sockets), so callers that must not miss one bind-test.
+/// and connection sockets; docs/internals.md, "Linux /proc/net"), so
+/// callers that must not miss one bind-test.
 std::optional<std::vector<SocketEntry>> read_socket_tables();
 
 }  // namespace portd::sys
