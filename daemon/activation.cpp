@@ -1,17 +1,18 @@
 #include "activation.hpp"
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
-#include <thread>
+#include <system_error>
 
 #include <fmt/format.h>
 
@@ -19,6 +20,8 @@
 #include "log.hpp"
 #include "model/error.hpp"
 #include "paths/paths.hpp"
+#include "sys/flock.hpp"
+#include "sys/unique_fd.hpp"
 
 #if HAVE_LIBSYSTEMD
 #include <systemd/sd-daemon.h>
@@ -132,13 +135,27 @@ bool someone_listens(const sockaddr_un& addr) {
   return live;
 }
 
-int lock_file(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
+sys::UniqueFd lock_file(const std::filesystem::path& path) {
+  try {
+    return sys::open_lock_file(path);
+  } catch (const std::system_error& e) {
     throw Error(ErrorCode::internal, fmt::format("failed to open lock file '{}': {}", path.string(),
-                                                 std::strerror(errno)));
+                                                 std::strerror(e.code().value())));
   }
-  return fd;
+}
+
+// lock_until for a lock the daemon cannot start without; flock failures
+// other than contention become Error(internal) naming the file.
+sys::LockOutcome lock_or_throw(const sys::UniqueFd& fd, const std::filesystem::path& path,
+                               int wait_ms, const std::function<bool()>& give_up = {}) {
+  try {
+    return sys::lock_until(fd.get(),
+                           std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms),
+                           std::chrono::milliseconds(10), give_up);
+  } catch (const std::system_error& e) {
+    throw Error(ErrorCode::internal, fmt::format("failed to lock '{}': {}", path.string(),
+                                                 std::strerror(e.code().value())));
+  }
 }
 
 Listener bind_socket(const std::filesystem::path& path) {
@@ -148,50 +165,44 @@ Listener bind_socket(const std::filesystem::path& path) {
 
   // Held (never closed) until exit: a second daemon on this path waits here
   // instead of unlinking a socket that is being set up.
-  int lock = lock_file(path.string() + ".lock");
-  for (int waited = 0; ::flock(lock, LOCK_EX | LOCK_NB) != 0; waited += 10) {
-    // A live daemon is final; one that holds the lock without answering is
-    // starting or idle-exiting, so give it a moment.
-    if (someone_listens(addr) || waited >= kLockWaitMs) {
-      ::close(lock);
-      throw AlreadyRunning(fmt::format("another portd is already serving '{}'", path.string()));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const std::filesystem::path lock_path = path.string() + ".lock";
+  sys::UniqueFd lock = lock_file(lock_path);
+  // A live daemon is final; one that holds the lock without answering is
+  // starting or idle-exiting, so give it a moment.
+  if (lock_or_throw(lock, lock_path, kLockWaitMs, [&] { return someone_listens(addr); }) !=
+      sys::LockOutcome::locked) {
+    throw AlreadyRunning(fmt::format("another portd is already serving '{}'", path.string()));
   }
 
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
+  sys::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd)
     throw Error(ErrorCode::internal,
                 fmt::format("failed to create socket: {}", std::strerror(errno)));
   // bind() creates the file with the umask applied: 0600 from the first
   // instant (uv_pipe_chmod could only widen it).
   mode_t old = ::umask(0177);
-  int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
+  int rc = ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
   if (rc != 0 && errno == EADDRINUSE) {
     if (someone_listens(addr)) {
       ::umask(old);
-      ::close(fd);
-      ::close(lock);
       throw AlreadyRunning(fmt::format("another portd is already serving '{}'", path.string()));
     }
     logger("activation")->info("replacing stale socket '{}'", path.string());
     ::unlink(path.c_str());
-    rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
+    rc = ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
   }
   int bind_errno = errno;
   ::umask(old);
   if (rc != 0) {
-    ::close(fd);
     throw Error(ErrorCode::internal, fmt::format("failed to bind socket '{}': {}", path.string(),
                                                  std::strerror(bind_errno)));
   }
-  if (::listen(fd, SOMAXCONN) != 0) {
-    int e = errno;
-    ::close(fd);
+  if (::listen(fd.get(), SOMAXCONN) != 0) {
     throw Error(ErrorCode::internal,
-                fmt::format("failed to listen on '{}': {}", path.string(), std::strerror(e)));
+                fmt::format("failed to listen on '{}': {}", path.string(), std::strerror(errno)));
   }
-  return Listener{fd, false, path};
+  (void)lock.release();  // held until exit, with the socket
+  return Listener{fd.release(), false, path};
 }
 
 }  // namespace
@@ -210,23 +221,19 @@ Listener acquire_listener(const std::filesystem::path& socket_path) {
 
 void lock_state_dir(const std::filesystem::path& state_dir, int wait_ms) {
   std::filesystem::path path = state_dir / "portd.lock";
-  int fd = lock_file(path);
-  for (int waited = 0;; waited += 10) {
-    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) break;
-    if (errno != EWOULDBLOCK || waited >= wait_ms) {
-      char buf[32] = {};
-      ssize_t n = ::pread(fd, buf, sizeof(buf) - 1, 0);
-      std::string holder = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "unknown";
-      while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
-      ::close(fd);
-      throw AlreadyRunning(fmt::format("another portd (pid {}) is using the state directory '{}'",
-                                       holder, state_dir.string()));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  sys::UniqueFd fd = lock_file(path);
+  if (lock_or_throw(fd, path, wait_ms) != sys::LockOutcome::locked) {
+    char buf[32] = {};
+    ssize_t n = ::pread(fd.get(), buf, sizeof(buf) - 1, 0);
+    std::string holder = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "unknown";
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    throw AlreadyRunning(fmt::format("another portd (pid {}) is using the state directory '{}'",
+                                     holder, state_dir.string()));
   }
   std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd, 0) == 0) (void)::pwrite(fd, pid.data(), pid.size(), 0);
-  // fd stays open: the lock lasts as long as the process.
+  if (::ftruncate(fd.get(), 0) == 0) (void)::pwrite(fd.get(), pid.data(), pid.size(), 0);
+  // The descriptor stays open: the lock lasts as long as the process.
+  (void)fd.release();
 }
 
 }  // namespace portd::daemon

@@ -3,12 +3,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <optional>
+
 #include <fmt/format.h>
 
 #include "log.hpp"
 #include "model/error.hpp"
 #include "proto/codec.hpp"
 #include "server.hpp"
+#include "sys/peer_cred.hpp"
 
 namespace portd::daemon {
 namespace {
@@ -23,19 +26,6 @@ struct WriteReq {
   uv_write_t req{};
   std::string data;
 };
-
-bool peer_uid(int fd, uid_t& uid) {
-#if defined(__linux__)
-  ucred cred{};
-  socklen_t len = sizeof(cred);
-  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
-  uid = cred.uid;
-  return true;
-#else
-  gid_t gid;
-  return ::getpeereid(fd, &uid, &gid) == 0;
-#endif
-}
 
 }  // namespace
 
@@ -55,8 +45,9 @@ Connection* Connection::accept(Server& server, uv_stream_t* listener, std::uint6
   }
   uv_os_fd_t fd = -1;
   uv_fileno(reinterpret_cast<uv_handle_t*>(&c->pipe_), &fd);
-  uid_t uid = 0;
-  if (!peer_uid(fd, uid) || uid != ::geteuid()) {
+  const std::optional<sys::PeerCredentials> peer = sys::peer_credentials(fd);
+  const uid_t uid = peer ? peer->uid : 0;
+  if (!peer || uid != ::geteuid()) {
     logger("server")->warn("refused a connection from uid {} (only uid {} may use this daemon)",
                            uid, ::geteuid());
     std::string frame;

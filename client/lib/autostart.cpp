@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +16,7 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -26,6 +26,7 @@
 #include "lib/convert.hpp"
 #include "lib/transport.hpp"
 #include "paths/paths.hpp"
+#include "sys/flock.hpp"
 
 namespace portd::client {
 namespace {
@@ -71,23 +72,25 @@ std::string errno_text(int err) {
 
 // Holds an exclusive flock; released (with the descriptor) on destruction.
 UniqueFd lock_file(const std::filesystem::path& path, Clock::time_point deadline) {
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-  if (!fd) {
+  UniqueFd fd;
+  try {
+    fd = sys::open_lock_file(path);
+  } catch (const std::system_error& e) {
     throw Error(ErrorCode::unavailable, fmt::format("failed to open the autostart lock '{}': {}",
-                                                    path.string(), errno_text(errno)));
+                                                    path.string(), errno_text(e.code().value())));
   }
-  // Non-blocking attempts with a deadline: a holder that hangs (stopped in a
-  // debugger, say) must not hang every other client forever.
-  while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    if (errno != EWOULDBLOCK && errno != EINTR) {
-      throw Error(ErrorCode::unavailable,
-                  fmt::format("failed to lock '{}': {}", path.string(), errno_text(errno)));
-    }
-    if (Clock::now() >= deadline) {
-      throw Error(ErrorCode::unavailable,
-                  fmt::format("failed to lock '{}': another client holds it", path.string()));
-    }
-    std::this_thread::sleep_for(kPollInterval);
+  // A deadline: a holder that hangs (stopped in a debugger, say) must not
+  // hang every other client forever.
+  sys::LockOutcome outcome{};
+  try {
+    outcome = sys::lock_until(fd.get(), deadline, kPollInterval);
+  } catch (const std::system_error& e) {
+    throw Error(ErrorCode::unavailable, fmt::format("failed to lock '{}': {}", path.string(),
+                                                    errno_text(e.code().value())));
+  }
+  if (outcome != sys::LockOutcome::locked) {
+    throw Error(ErrorCode::unavailable,
+                fmt::format("failed to lock '{}': another client holds it", path.string()));
   }
   return fd;
 }

@@ -4,10 +4,12 @@
 
 #include <filesystem>
 
-#include "lib/unique_fd.hpp"
 #include "portd/client.hpp"
+#include "sys/unique_fd.hpp"
 
 namespace portd::client::detail {
+
+using sys::UniqueFd;
 
 /// True unless `options.autostart` is false or PORTD_NO_AUTOSTART is set to
 /// something other than "" or "0".

@@ -10,12 +10,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
 
 #include "model/error.hpp"
 #include "portd/client.hpp"
+#include "sys/peer_cred.hpp"
 
 namespace portd::client::detail {
 namespace {
@@ -106,24 +108,13 @@ bool nobody_listening(int error) noexcept {
 }
 
 void check_peer_uid(int fd, const std::filesystem::path& socket) {
-  uid_t peer_uid;
-#if defined(SO_PEERCRED)
-  ucred cred{};
-  socklen_t len = sizeof cred;
-  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+  const std::optional<sys::PeerCredentials> peer = sys::peer_credentials(fd);
+  if (!peer) {
     throw Error(ErrorCode::permission_denied,
                 fmt::format("failed to read the peer credentials of '{}': {}", socket.string(),
                             std::strerror(errno)));
   }
-  peer_uid = cred.uid;
-#else
-  gid_t peer_gid;
-  if (::getpeereid(fd, &peer_uid, &peer_gid) != 0) {
-    throw Error(ErrorCode::permission_denied,
-                fmt::format("failed to read the peer credentials of '{}': {}", socket.string(),
-                            std::strerror(errno)));
-  }
-#endif
+  const uid_t peer_uid = peer->uid;
   if (peer_uid != ::geteuid()) {
     throw Error(ErrorCode::permission_denied,
                 fmt::format("refusing to talk to '{}': owned by uid {}", socket.string(),

@@ -8,12 +8,13 @@
 #include <string>
 #include <string_view>
 
-#include "lib/unique_fd.hpp"
 #include "proto/frame.hpp"
+#include "sys/unique_fd.hpp"
 
 namespace portd::client::detail {
 
 using Clock = std::chrono::steady_clock;
+using sys::UniqueFd;
 
 /// Outcome of one connect attempt: a connected socket, or the errno of the
 /// failure (ENOENT / ECONNREFUSED mean that nobody listens).

@@ -20,10 +20,6 @@ namespace portctl {
 namespace {
 
 constexpr std::chrono::milliseconds kDaemonTimeout{100};
-// stats bind-tests every free port of every pool to leave OS-bound ports out
-// of FREE, which takes a few hundred ms for the default pool; pool names are
-// worth that wait, other words are not.
-constexpr std::chrono::milliseconds kStatsTimeout{1000};
 
 // Adds the long option names ("--service") of `app` to `out`.
 void add_options(const CLI::App& app, std::set<std::string>& out) {
@@ -59,7 +55,7 @@ int complete_from_daemon(Context& ctx, const std::string& what) {
   auto options = ctx.client_options();
   options.autostart = false;
   options.connect_timeout = kDaemonTimeout;
-  options.request_timeout = what == "pools" ? kStatsTimeout : kDaemonTimeout;
+  options.request_timeout = kDaemonTimeout;
   std::set<std::string> words;  // sorted, each once
   try {
     portd::client::Client client(options);

@@ -8,34 +8,34 @@
 #include <cstring>
 
 #include "sys/port_holders.hpp"
+#include "sys/unique_fd.hpp"
 
 namespace portd::sys {
 namespace {
 
 // 1: bound, 0: free, -1: this address family is unavailable.
 int bind_fails(int family, int type, std::uint16_t port) {
-  int fd = ::socket(family, type | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
+  UniqueFd fd(::socket(family, type | SOCK_CLOEXEC, 0));
+  if (!fd) return -1;
   int one = 1;
   int zero = 0;
-  if (type == SOCK_STREAM) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (type == SOCK_STREAM) ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   int rc;
   if (family == AF_INET6) {
-    ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
     sockaddr_in6 a{};
     a.sin6_family = AF_INET6;
     a.sin6_port = htons(port);
     a.sin6_addr = in6addr_any;
-    rc = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
   } else {
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(port);
     a.sin_addr.s_addr = htonl(INADDR_ANY);
-    rc = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
   }
-  int err = errno;
-  ::close(fd);
+  const int err = errno;
   if (rc == 0) return 0;
   return err == EADDRINUSE || err == EACCES ? 1 : -1;
 }

@@ -12,26 +12,9 @@
 #include <string_view>
 #include <vector>
 
+#include "sys/proc_net.hpp"
+
 namespace portd::sys {
-
-/// One socket as a /proc/net table lists it.
-struct SocketEntry {
-  std::string protocol;  ///< "tcp", "tcp6", "udp" or "udp6"
-  std::string address;   ///< local address as text: "127.0.0.1", "::"
-  std::uint16_t port = 0;
-  std::string state;  ///< "listen", "bound" (unconnected), "connected", ...
-  std::uint32_t uid = 0;
-  std::uint64_t inode = 0;
-};
-
-/// Parses the text of /proc/net/tcp, tcp6, udp or udp6 (`protocol` names
-/// which: it decides the address width and the meaning of the state
-/// column). Lines that do not parse are skipped; the header line is one.
-std::vector<SocketEntry> parse_proc_net(std::string_view text, std::string_view protocol);
-
-/// True for the sockets that keep a server from binding their port: TCP
-/// listeners and TCP sockets bound but not connected; every UDP socket.
-bool holds_port(const SocketEntry& s);
 
 /// A socket bound to the port asked about, with its owner where known.
 struct PortHolder {

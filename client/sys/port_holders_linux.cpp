@@ -71,14 +71,12 @@ std::map<std::uint64_t, std::uint32_t> socket_owners(const std::vector<std::uint
 std::vector<PortHolder> find_port_holders(std::uint16_t port) {
   std::vector<PortHolder> out;
   std::vector<std::uint64_t> inodes;
-  for (const char* protocol : {"tcp", "tcp6", "udp", "udp6"}) {
-    for (SocketEntry& s : parse_proc_net(slurp(std::string("/proc/net/") + protocol), protocol)) {
-      if (s.port != port || !holds_port(s)) continue;
-      inodes.push_back(s.inode);
-      PortHolder h;
-      h.socket = std::move(s);
-      out.push_back(std::move(h));
-    }
+  for (SocketEntry& s : read_socket_tables().value_or(std::vector<SocketEntry>{})) {
+    if (s.port != port || !holds_port(s)) continue;
+    inodes.push_back(s.inode);
+    PortHolder h;
+    h.socket = std::move(s);
+    out.push_back(std::move(h));
   }
   if (out.empty()) return out;
   std::map<std::uint64_t, std::uint32_t> owners = socket_owners(inodes);

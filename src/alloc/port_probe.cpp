@@ -15,35 +15,16 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
+#include "alloc/port_set.hpp"
+#include "sys/proc_net.hpp"
+#include "sys/unique_fd.hpp"
+
 namespace portd {
 namespace {
-
-// Move-only owner of one file descriptor, closed on destruction.
-class ScopedFd {
- public:
-  explicit ScopedFd(int fd = -1) noexcept : fd_(fd) {}
-  ScopedFd(ScopedFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  ScopedFd& operator=(ScopedFd&& o) noexcept {
-    if (this != &o) reset(std::exchange(o.fd_, -1));
-    return *this;
-  }
-  ScopedFd(const ScopedFd&) = delete;
-  ScopedFd& operator=(const ScopedFd&) = delete;
-  ~ScopedFd() { reset(); }
-
-  int get() const noexcept { return fd_; }
-  explicit operator bool() const noexcept { return fd_ >= 0; }
-  void reset(int fd = -1) noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_;
-};
 
 // A socket that a concurrently forked child cannot inherit.
 int cloexec_socket(int family, int type) noexcept {
@@ -70,7 +51,7 @@ enum class BindResult { free, in_use, no_ipv6 };
 // something holds the port.
 BindResult try_bind(Wildcard wildcard, int type, Port port) {
   const bool v6 = wildcard != Wildcard::ipv4;
-  ScopedFd fd(cloexec_socket(v6 ? AF_INET6 : AF_INET, type));
+  sys::UniqueFd fd(cloexec_socket(v6 ? AF_INET6 : AF_INET, type));
   if (!fd) {
     // No IPv6 in this kernel or container: nothing can hold a v6 port.
     if (v6 && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT)) return BindResult::no_ipv6;
@@ -124,39 +105,16 @@ BindResult try_bind(Wildcard wildcard, int type, Port port) {
 
 #ifdef __linux__
 
-// Socket inodes from one /proc/net/{tcp,tcp6,udp,udp6} table whose local
-// port is `port` (for TCP only in LISTEN state, 0A).
-void collect_inodes(const char* table, bool tcp, Port port, std::set<std::string>& inodes) {
-  std::ifstream in(table);
-  if (!in) return;
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    // Fields: sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode ...
-    std::string_view rest(line);
-    std::string_view fields[10];
-    std::size_t n = 0;
-    while (n < 10) {
-      auto b = rest.find_first_not_of(' ');
-      if (b == std::string_view::npos) break;
-      rest.remove_prefix(b);
-      auto e = rest.find(' ');
-      fields[n++] = rest.substr(0, e);
-      if (e == std::string_view::npos) break;
-      rest.remove_prefix(e);
-    }
-    if (n < 10) continue;
-    std::string_view local = fields[1];
-    auto colon = local.rfind(':');
-    if (colon == std::string_view::npos) continue;
-    unsigned local_port = 0;
-    auto hex = local.substr(colon + 1);
-    auto [p, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), local_port, 16);
-    if (ec != std::errc{} || p != hex.data() + hex.size() || local_port != port) continue;
-    if (tcp && fields[3] != "0A") continue;
-    if (fields[9] == "0") continue;  // no owning socket (e.g. being torn down)
-    inodes.emplace(fields[9]);
+// Inodes of the sockets holding `port`: TCP listeners and UDP sockets
+// (0: no owning socket, e.g. one being torn down, is left out).
+std::set<std::uint64_t> holder_inodes(Port port) {
+  std::set<std::uint64_t> inodes;
+  for (const sys::SocketEntry& s :
+       sys::read_socket_tables().value_or(std::vector<sys::SocketEntry>{})) {
+    const bool holds = s.protocol.starts_with("udp") || s.state == "listen";
+    if (s.port == port && holds && s.inode != 0) inodes.insert(s.inode);
   }
+  return inodes;
 }
 
 // Reads /proc/<pid>/comm without its trailing newline.
@@ -168,7 +126,7 @@ std::string read_comm(const std::string& pid_dir) {
 }
 
 // Finds a process with an fd on one of `inodes` ("socket:[N]" links).
-std::optional<PortOwner> find_socket_owner(const std::set<std::string>& inodes) {
+std::optional<PortOwner> find_socket_owner(const std::set<std::uint64_t>& inodes) {
   std::unique_ptr<DIR, int (*)(DIR*)> proc(::opendir("/proc"), ::closedir);
   if (!proc) return std::nullopt;
   while (dirent* ent = ::readdir(proc.get())) {
@@ -194,7 +152,10 @@ std::optional<PortOwner> find_socket_owner(const std::set<std::string>& inodes) 
       if (!t.starts_with(kPrefix) || !t.ends_with(']')) continue;
       t.remove_prefix(kPrefix.size());
       t.remove_suffix(1);
-      if (inodes.contains(std::string(t))) return PortOwner{pid, read_comm(pid_dir)};
+      std::uint64_t inode = 0;
+      auto [ip, iec] = std::from_chars(t.data(), t.data() + t.size(), inode);
+      if (iec != std::errc{} || ip != t.data() + t.size()) continue;
+      if (inodes.contains(inode)) return PortOwner{pid, read_comm(pid_dir)};
     }
   }
   return std::nullopt;
@@ -239,15 +200,34 @@ bool OsPortProbe::in_use(Port port) {
 
 std::optional<PortOwner> OsPortProbe::owner(Port port) {
 #ifdef __linux__
-  std::set<std::string> inodes;
-  collect_inodes("/proc/net/tcp", true, port, inodes);
-  collect_inodes("/proc/net/tcp6", true, port, inodes);
-  collect_inodes("/proc/net/udp", false, port, inodes);
-  collect_inodes("/proc/net/udp6", false, port, inodes);
+  const std::set<std::uint64_t> inodes = holder_inodes(port);
   if (inodes.empty()) return std::nullopt;
   return find_socket_owner(inodes);
 #else
   (void)port;
+  return std::nullopt;
+#endif
+}
+
+std::optional<std::vector<Port>> OsPortProbe::suspects(const PortRange& range) {
+#ifdef __linux__
+  std::optional<std::vector<sys::SocketEntry>> sockets = sys::read_socket_tables();
+  if (!sockets) return std::nullopt;
+  PortSet found;
+  for (std::uint32_t p = range.first; p < 1024 && p <= range.last; ++p) {
+    found.insert(static_cast<Port>(p));
+  }
+  for (const sys::SocketEntry& s : *sockets) {
+    // TIME_WAIT never stops a bind with SO_REUSEADDR, which in_use() sets.
+    if (range.contains(s.port) && s.state != "time-wait") found.insert(s.port);
+  }
+  std::vector<Port> out;
+  for (std::uint32_t p = range.first; p <= range.last; ++p) {
+    if (found.contains(static_cast<Port>(p))) out.push_back(static_cast<Port>(p));
+  }
+  return out;
+#else
+  (void)range;
   return std::nullopt;
 #endif
 }

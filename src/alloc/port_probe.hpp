@@ -2,7 +2,9 @@
 #pragma once
 
 #include <optional>
+#include <vector>
 
+#include "config/config.hpp"
 #include "model/allocation.hpp"
 #include "model/error.hpp"
 
@@ -20,6 +22,14 @@ class PortProbe {
   /// The process holding `port`, when the OS says (best effort; may be slow:
   /// only for error messages and `check`, never for the free-port search).
   virtual std::optional<PortOwner> owner(Port port) = 0;
+  /// The ports of `range` that in_use() might report in use, ascending,
+  /// from one look at the OS's socket tables instead of one bind test per
+  /// port; callers confirm each with in_use(). std::nullopt when the OS
+  /// offers no such list (then only in_use() tells), which is the default.
+  virtual std::optional<std::vector<Port>> suspects(const PortRange& range) {
+    (void)range;
+    return std::nullopt;
+  }
 };
 
 /// Bind tests like portpicker's: TCP with SO_REUSEADDR (as servers bind, so
@@ -49,6 +59,13 @@ class OsPortProbe final : public PortProbe {
   /// when the holder belongs to another user (its /proc/<pid>/fd is
   /// unreadable). Scans every process: milliseconds, not microseconds.
   std::optional<PortOwner> owner(Port port) override;
+  /// Linux: the ports of `range` that some socket in /proc/net/{tcp,tcp6,
+  /// udp,udp6} uses in any state but TIME_WAIT (a connected socket can stop
+  /// a bind too), plus every port below 1024 (a bind there can fail with
+  /// EACCES, which no table shows). Misses TCP sockets that are bound but
+  /// neither listening nor connected: the kernel lists them nowhere.
+  /// std::nullopt elsewhere or when /proc/net is unreadable.
+  std::optional<std::vector<Port>> suspects(const PortRange& range) override;
 
  private:
   bool no_ipv6_ = false;  // a test found no IPv6 on this host; skip it from now on

@@ -7,7 +7,9 @@
 #include <cerrno>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <set>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -277,12 +279,20 @@ std::vector<PoolStats> Registry::stats(Batch&) {
     s.range = p.range;
     s.size = allocator_.usable_in(p.range);
     s.allocated = allocator_.allocated_in(p.range);
-    // Auto-assign skips ports the OS has bound, so FREE must not count them.
-    for (std::uint32_t port = p.range.first; port <= p.range.last; ++port) {
-      const auto q = static_cast<Port>(port);
-      if (!allocator_.is_allocated(q) && !allocator_.is_excluded(q) &&
-          allocator_.probe().in_use(q)) {
-        ++s.bound;
+    // Auto-assign skips ports the OS has bound, so FREE must not count
+    // them. Bind-testing every port of a default pool takes a few hundred
+    // ms of the event loop; the socket tables narrow that to the few ports
+    // something uses, and the bind test of each keeps FREE what auto-assign
+    // would find.
+    const auto bound = [&](Port q) {
+      return !allocator_.is_allocated(q) && !allocator_.is_excluded(q) &&
+             allocator_.probe().in_use(q);
+    };
+    if (std::optional<std::vector<Port>> suspects = allocator_.probe().suspects(p.range)) {
+      for (Port q : *suspects) s.bound += bound(q) ? 1 : 0;
+    } else {
+      for (std::uint32_t port = p.range.first; port <= p.range.last; ++port) {
+        s.bound += bound(static_cast<Port>(port)) ? 1 : 0;
       }
     }
     const std::uint32_t used = s.allocated + s.bound;

@@ -166,9 +166,11 @@ class Registry {
   /// Throws what the probe throws (Error(internal)).
   CheckResult check(Batch& batch, Port port, std::int64_t now);
 
-  /// Use of every pool. Probes the OS for every usable, unallocated port of
-  /// each pool (one bind test each), so FREE matches what auto-assign finds.
-  /// Throws what the probe throws (Error(internal)).
+  /// Use of every pool. FREE leaves out the usable, unallocated ports the
+  /// probe finds in use, so it matches what auto-assign finds: only the
+  /// ports PortProbe::suspects() names are bind-tested, or every such port
+  /// when it names none (no /proc/net). Throws what the probe throws
+  /// (Error(internal)).
   std::vector<PoolStats> stats(Batch& batch);
 
   /// Finds allocations whose worktree is gone, whose pid is dead, or whose

@@ -7,39 +7,23 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "alloc/allocator.hpp"
 #include "alloc/port_rules.hpp"
+#include "sys/unique_fd.hpp"
 
 namespace portd {
 namespace {
 
-// Test-side socket owner.
-class Sock {
- public:
-  explicit Sock(int fd = -1) : fd_(fd) {}
-  Sock(Sock&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Sock& operator=(Sock&& o) noexcept {
-    std::swap(fd_, o.fd_);
-    return *this;
-  }
-  ~Sock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  void close() {
-    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
-  }
-
- private:
-  int fd_;
-};
+using Sock = sys::UniqueFd;
 
 enum class Addr { loopback4, loopback6, any4, any6 };
 
@@ -81,7 +65,7 @@ Sock bind_on(Addr addr, int type, Port port, BindOptions opts = {}) {
   }
   if (rc != 0 || (type == SOCK_STREAM && opts.listen && ::listen(s.get(), 4) != 0)) {
     int err = errno;
-    s.close();
+    s.reset();
     errno = err;
   }
   return s;
@@ -143,7 +127,7 @@ class PortProbeTest : public ::testing::Test {
     ASSERT_GE(s.get(), 0) << std::strerror(errno);
     EXPECT_TRUE(probe_.in_use(port_));
     EXPECT_EQ(choose_in_pair(), static_cast<Port>(port_ + 1));
-    s.close();
+    s.reset();
     EXPECT_FALSE(probe_.in_use(port_));
   }
 
@@ -189,7 +173,7 @@ TEST_F(PortProbeTest, TcpBoundNotListeningWithoutReuseAddr) {
   ASSERT_EQ(::getsockname(s.get(), reinterpret_cast<sockaddr*>(&sa), &len), 0);
   const Port port = ntohs(sa.sin_port);
   EXPECT_TRUE(probe_.in_use(port));
-  s.close();
+  s.reset();
   EXPECT_FALSE(probe_.in_use(port));
 }
 
@@ -257,11 +241,11 @@ void leave_time_wait(Addr loopback, Port port) {
   ASSERT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&ss), len), 0);
   Sock server(::accept(listener.get(), nullptr, nullptr));
   ASSERT_GE(server.get(), 0);
-  listener.close();
-  server.close();  // active close: TIME_WAIT stays on port
+  listener.reset();
+  server.reset();  // active close: TIME_WAIT stays on port
   char c;
   ASSERT_EQ(::recv(client.get(), &c, 1, 0), 0);  // sees the FIN
-  client.close();
+  client.reset();
 }
 
 TEST_F(PortProbeTest, TimeWaitDoesNotCountAsInUse) {
@@ -324,6 +308,48 @@ TEST_F(PortProbeTest, OwnerIgnoresNonListeningTcpSockets) {
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ASSERT_EQ(::bind(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
   EXPECT_EQ(probe_.owner(port_), std::nullopt);
+}
+
+bool suspected(OsPortProbe& probe, Port port) {
+  auto ports = probe.suspects({port, port});
+  return ports && *ports == std::vector<Port>{port};
+}
+
+// stats bind-tests only the suspects, so every kind of socket that makes
+// in_use() true must make its port a suspect.
+TEST_F(PortProbeTest, SuspectsNameTcpListenersAndUdpSockets) {
+  auto none = probe_.suspects({port_, port_});
+  ASSERT_TRUE(none.has_value()) << "/proc/net is readable here";
+  EXPECT_TRUE(none->empty());
+  Sock tcp = bind_on(Addr::loopback4, SOCK_STREAM, port_);
+  ASSERT_GE(tcp.get(), 0);
+  EXPECT_TRUE(suspected(probe_, port_));
+  tcp.reset();
+  Sock udp = bind_on(Addr::loopback4, SOCK_DGRAM, port_);
+  ASSERT_GE(udp.get(), 0);
+  EXPECT_TRUE(suspected(probe_, port_));
+  if (have_ipv6_loopback()) {
+    udp.reset();
+    Sock tcp6 = bind_on(Addr::loopback6, SOCK_STREAM, port_);
+    ASSERT_GE(tcp6.get(), 0);
+    EXPECT_TRUE(suspected(probe_, port_));
+  }
+}
+
+TEST_F(PortProbeTest, SuspectsLeaveOutTimeWait) {
+  ASSERT_NO_FATAL_FAILURE(leave_time_wait(Addr::loopback4, port_));
+  EXPECT_TRUE(tcp_state_on_port("tcp", port_, "06")) << "expected a TIME_WAIT entry";
+  auto ports = probe_.suspects({port_, port_});
+  ASSERT_TRUE(ports.has_value());
+  EXPECT_TRUE(ports->empty());
+}
+
+TEST_F(PortProbeTest, SuspectsIncludeEveryPrivilegedPortOfTheRange) {
+  // A bind below 1024 may fail with EACCES, which no socket table shows.
+  auto ports = probe_.suspects({1020, 1025});
+  ASSERT_TRUE(ports.has_value());
+  std::vector<Port> privileged(ports->begin(), std::find(ports->begin(), ports->end(), Port{1024}));
+  EXPECT_EQ(privileged, (std::vector<Port>{1020, 1021, 1022, 1023}));
 }
 #endif
 

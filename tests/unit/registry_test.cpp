@@ -212,6 +212,25 @@ TEST_F(RegistryTest, StatsCountPerPool) {
   EXPECT_DOUBLE_EQ(stats[0].percent, 20.0);
 }
 
+TEST_F(RegistryTest, StatsProbesOnlyTheSuspectsWhenTheOsListsThem) {
+  allocate(req("a", "b", "c"));  // 3000
+  probe_.busy = {3000, 3004, 3007};
+  // 3000 is allocated (counted once, as allocated); 3002 is listed but a
+  // bind would succeed; 3007 is in use but unlisted (a bound, not
+  // listening TCP socket), which the stats cannot see.
+  probe_.listed = std::vector<Port>{3000, 3002, 3004};
+  const int before = probe_.probes;
+  Batch b = registry_->begin(false);
+  auto stats = registry_->stats(b);
+  ASSERT_EQ(stats.size(), 1u);
+  EXPECT_EQ(stats[0].allocated, 1u);
+  EXPECT_EQ(stats[0].bound, 1u);
+  EXPECT_EQ(stats[0].free, 8u);
+  EXPECT_EQ(probe_.probes - before, 2) << "3002 and 3004 only";
+  probe_.listed.reset();
+  EXPECT_EQ(registry_->stats(b)[0].bound, 2u) << "without a list, every port is probed";
+}
+
 TEST_F(RegistryTest, GcFindsMissingWorktreesDeadPidsAndExpiredLeases) {
   auto w = req("a", "gone", "web");
   w.worktree = "/nonexistent/worktree";

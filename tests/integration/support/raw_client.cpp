@@ -12,24 +12,19 @@
 namespace portd::testing {
 
 RawClient::RawClient(const std::filesystem::path& socket) {
-  fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  fd_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, socket.c_str(), sizeof(addr.sun_path) - 1);
-  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+  if (::connect(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     int e = errno;
-    ::close(fd_);
     throw std::runtime_error("connect " + socket.string() + ": " + std::strerror(e));
   }
 }
 
-RawClient::~RawClient() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
 bool RawClient::send_raw(std::string_view bytes) {
   while (!bytes.empty()) {
-    ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    ssize_t n = ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
       return false;
@@ -53,10 +48,10 @@ std::optional<proto::Response> RawClient::receive(std::chrono::milliseconds time
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return std::nullopt;
-    pollfd p{fd_, POLLIN, 0};
+    pollfd p{fd_.get(), POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
     std::span<char> space = decoder_.prepare(64 * 1024);
-    ssize_t n = ::recv(fd_, space.data(), space.size(), 0);
+    ssize_t n = ::recv(fd_.get(), space.data(), space.size(), 0);
     if (n <= 0) return std::nullopt;
     decoder_.commit(static_cast<std::size_t>(n));
   }
@@ -73,9 +68,9 @@ bool RawClient::closed_by_peer(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   char buf[4096];
   while (std::chrono::steady_clock::now() < deadline) {
-    pollfd p{fd_, POLLIN, 0};
+    pollfd p{fd_.get(), POLLIN, 0};
     if (::poll(&p, 1, 50) <= 0) continue;
-    ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+    ssize_t n = ::recv(fd_.get(), buf, sizeof(buf), 0);
     if (n == 0) return true;
     if (n < 0 && errno != EINTR && errno != EAGAIN) return true;  // ECONNRESET
   }

@@ -10,6 +10,7 @@
 
 #include "proto/codec.hpp"
 #include "proto/frame.hpp"
+#include "sys/unique_fd.hpp"
 
 namespace portd::testing {
 
@@ -17,7 +18,6 @@ class RawClient {
  public:
   /// Connects to `socket`; throws std::runtime_error on failure.
   explicit RawClient(const std::filesystem::path& socket);
-  ~RawClient();
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;
 
@@ -32,10 +32,10 @@ class RawClient {
   proto::Response call(proto::Request request);
   /// True when the daemon has closed this connection (EOF within `timeout`).
   bool closed_by_peer(std::chrono::milliseconds timeout = std::chrono::seconds(5));
-  int fd() const noexcept { return fd_; }
+  int fd() const noexcept { return fd_.get(); }
 
  private:
-  int fd_ = -1;
+  sys::UniqueFd fd_;
   std::uint64_t next_id_ = 1;
   proto::FrameDecoder decoder_{proto::kMaxResponseFrame};
 };

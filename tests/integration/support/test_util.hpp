@@ -20,6 +20,7 @@
 
 #include "proto/codec.hpp"
 #include "raw_client.hpp"
+#include "sys/unique_fd.hpp"
 
 namespace portd::testing {
 
@@ -99,32 +100,27 @@ inline std::string raw_frame(std::uint32_t entries,
 /// bound, which the daemon must notice. Port 0 lets the kernel choose.
 class TcpListener {
  public:
-  explicit TcpListener(Port port = 0) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  explicit TcpListener(Port port = 0) : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_ANY);
     a.sin_port = htons(port);
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
-        ::listen(fd_, 4) != 0) {
-      if (fd_ >= 0) ::close(fd_);
-      fd_ = -1;
+    if (!fd_ || ::bind(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+        ::listen(fd_.get(), 4) != 0) {
+      fd_.reset();
       return;
     }
     socklen_t len = sizeof(a);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    ::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&a), &len);
     port_ = ntohs(a.sin_port);
-  }
-  ~TcpListener() {
-    if (fd_ >= 0) ::close(fd_);
   }
   TcpListener(const TcpListener&) = delete;
   TcpListener& operator=(const TcpListener&) = delete;
-  bool ok() const noexcept { return fd_ >= 0; }
+  bool ok() const noexcept { return static_cast<bool>(fd_); }
   Port port() const noexcept { return port_; }
 
  private:
-  int fd_ = -1;
+  sys::UniqueFd fd_;
   Port port_ = 0;
 };
 

@@ -40,6 +40,7 @@
 #include "activated_daemon.hpp"
 #include "history.hpp"
 #include "proto/codec.hpp"
+#include "sys/unique_fd.hpp"
 
 namespace portd::reliability {
 namespace {
@@ -185,22 +186,19 @@ TEST(T02, KillNineDurability) {
 // A connection made with a non-blocking connect(2), so that a full backlog
 // shows as EAGAIN instead of blocking, then used blocking.
 struct QueuedClient {
-  int fd = -1;
+  sys::UniqueFd fd;
   int connect_errno = 0;
   proto::FrameDecoder decoder{proto::kMaxResponseFrame};
 
   explicit QueuedClient(const std::filesystem::path& socket) {
-    fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    fd.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::strncpy(addr.sun_path, socket.c_str(), sizeof(addr.sun_path) - 1);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
       connect_errno = errno;
     }
-    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  }
-  ~QueuedClient() {
-    if (fd >= 0) ::close(fd);
+    ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);
   }
   QueuedClient(const QueuedClient&) = delete;
   QueuedClient& operator=(const QueuedClient&) = delete;
@@ -208,17 +206,18 @@ struct QueuedClient {
   bool send(const proto::Request& r) {
     std::string out;
     proto::encode_request(out, r);
-    return ::send(fd, out.data(), out.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(out.size());
+    return ::send(fd.get(), out.data(), out.size(), MSG_NOSIGNAL) ==
+           static_cast<ssize_t>(out.size());
   }
   std::optional<proto::Response> receive(Clock::time_point deadline) {
     for (;;) {
       if (auto payload = decoder.next()) return proto::decode_response(*payload);
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
       if (left.count() <= 0) return std::nullopt;
-      pollfd p{fd, POLLIN, 0};
+      pollfd p{fd.get(), POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
       std::span<char> space = decoder.prepare(64 * 1024);
-      ssize_t n = ::recv(fd, space.data(), space.size(), 0);
+      ssize_t n = ::recv(fd.get(), space.data(), space.size(), 0);
       if (n <= 0) return std::nullopt;
       decoder.commit(static_cast<std::size_t>(n));
     }

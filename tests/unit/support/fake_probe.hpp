@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <set>
+#include <vector>
 
 #include "alloc/port_probe.hpp"
 
@@ -20,6 +21,10 @@ class FakeProbe final : public PortProbe {
     if (!busy.count(port)) return std::nullopt;
     return PortOwner{4242, "fake-server"};
   }
+  /// What suspects() answers: std::nullopt (the default) says the OS lists
+  /// nothing, so callers probe every port.
+  std::optional<std::vector<Port>> listed;
+  std::optional<std::vector<Port>> suspects(const PortRange&) override { return listed; }
 };
 
 }  // namespace portd::testing

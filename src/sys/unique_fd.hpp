@@ -1,13 +1,15 @@
-// Move-only owner of a file descriptor.
+// Move-only owner of a file descriptor: the one RAII type for fds in portd,
+// portctl and libportd-client.
 #pragma once
 
 #include <unistd.h>
 
 #include <utility>
 
-namespace portd::client::detail {
+namespace portd::sys {
 
-/// Owns one file descriptor and closes it on destruction.
+/// Owns one file descriptor (or none, -1) and closes it on destruction
+/// (close(2); its error is ignored, as nothing useful can follow it).
 class UniqueFd {
  public:
   UniqueFd() noexcept = default;
@@ -23,7 +25,7 @@ class UniqueFd {
 
   int get() const noexcept { return fd_; }
   explicit operator bool() const noexcept { return fd_ >= 0; }
-  /// Gives up ownership without closing.
+  /// Gives up ownership without closing; returns the descriptor.
   int release() noexcept { return std::exchange(fd_, -1); }
   /// Closes the current descriptor (if any) and owns `fd`.
   void reset(int fd = -1) noexcept {
@@ -35,4 +37,4 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace portd::client::detail
+}  // namespace portd::sys

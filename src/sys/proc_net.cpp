@@ -1,15 +1,18 @@
-// The portable part of port_holders.hpp: parsing /proc/net tables, docker
-// output and docker-proxy arguments, and user names.
+// Parsing and reading the kernel's socket tables (proc(5), /proc/net/tcp).
+#include "sys/proc_net.hpp"
+
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
-#include <pwd.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <iterator>
 #include <sstream>
 
-#include "sys/port_holders.hpp"
+#include "sys/unique_fd.hpp"
 
 namespace portd::sys {
 namespace {
@@ -53,6 +56,24 @@ std::string tcp_state(unsigned st) {
   }
 }
 
+// Reads all of `path`; std::nullopt with errno set when it cannot be opened
+// or read.
+std::optional<std::string> read_file(const char* path) {
+  UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  std::string text;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n == 0) return text;
+    if (n > 0) {
+      text.append(buf, static_cast<std::size_t>(n));
+    } else if (errno != EINTR) {
+      return std::nullopt;
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<SocketEntry> parse_proc_net(std::string_view text, std::string_view protocol) {
@@ -92,29 +113,22 @@ bool holds_port(const SocketEntry& s) {
   return s.state == "listen" || s.state == "bound";
 }
 
-std::string docker_proxy_target(const std::vector<std::string>& argv) {
-  std::string ip, port;
-  for (std::size_t i = 0; i + 1 < argv.size(); ++i) {
-    if (argv[i] == "-container-ip") ip = argv[i + 1];
-    if (argv[i] == "-container-port") port = argv[i + 1];
+std::optional<std::vector<SocketEntry>> read_socket_tables() {
+  std::vector<SocketEntry> out;
+  for (const char* protocol : {"tcp", "tcp6", "udp", "udp6"}) {
+    const std::string path = std::string("/proc/net/") + protocol;
+    std::optional<std::string> text = read_file(path.c_str());
+    if (!text) {
+      // Without IPv6 the kernel has no tcp6/udp6 tables, and no IPv6
+      // sockets either.
+      if (std::string_view(protocol).ends_with('6') && errno == ENOENT) continue;
+      return std::nullopt;
+    }
+    std::vector<SocketEntry> sockets = parse_proc_net(*text, protocol);
+    out.insert(out.end(), std::make_move_iterator(sockets.begin()),
+               std::make_move_iterator(sockets.end()));
   }
-  if (ip.empty() || port.empty()) return "";
-  return ip.find(':') != std::string::npos ? "[" + ip + "]:" + port : ip + ":" + port;
-}
-
-std::pair<std::string, std::string> parse_docker_ps_line(std::string_view line) {
-  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
-  auto tab = line.find('\t');
-  if (tab == std::string_view::npos) return {std::string(line), ""};
-  return {std::string(line.substr(0, tab)), std::string(line.substr(tab + 1))};
-}
-
-std::string user_name(std::uint32_t uid) {
-  struct passwd pw {};
-  struct passwd* found = nullptr;
-  char buf[4096];
-  if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found) return found->pw_name;
-  return std::to_string(uid);
+  return out;
 }
 
 }  // namespace portd::sys
