@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Tests of figures.py: the FIGURE lines it reads and the table it writes."""
+
+import contextlib
+import io
+import re
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import figures  # noqa: E402  (the module under test, next to this file)
+
+# Two runs of T01 (quick; the later wins), T01 long, T02 quick, a figure
+# inside the output of a child process (T04 under unshare), gtest noise and
+# no line at all for the other tests.
+SYNTHETIC_LOG = """\
+==================================== 1/3 =====================================
+test:         reliability.uniqueness
+----------------------------------- stdout -----------------------------------
+[ RUN      ] T01.ConcurrentUniqueness
+FIGURE T01 quick: 100 ops, 5 snapshots: 0 lost, 0 dup; failures: none
+FIGURE T01 quick: 480,587 ops, 588 snapshots: 0 lost, 0 dup; failures: 27,705 `pool_exhausted`
+FIGURE T01 long: 2,400,842 ops, 843 snapshots: 0 lost, 0 dup; failures: none
+[       OK ] T01.ConcurrentUniqueness (25000 ms)
+==================================== 2/3 =====================================
+test:         reliability.crash
+FIGURE T02 quick: 60 cycles, 4,236 acked, a list after 54 restarts: 0 lost
+the FIGURE T03 quick: not at the start of a line, so not a figure
+FIGURE T05 fast: not a tier
+==================================== 3/3 =====================================
+[T04] under unshare -m --map-root-user:
+  FIGURE T04 quick: 1,421 acked | then 50 `store_full`
+"""
+
+
+class ParseFigures(unittest.TestCase):
+    def setUp(self):
+        self.figures = figures.parse_figures(SYNTHETIC_LOG)
+
+    def test_last_line_per_test_and_tier_wins(self):
+        self.assertEqual(
+            self.figures[("T01", "quick")],
+            "480,587 ops, 588 snapshots: 0 lost, 0 dup; failures: 27,705 `pool_exhausted`")
+        self.assertEqual(self.figures[("T01", "long")],
+                         "2,400,842 ops, 843 snapshots: 0 lost, 0 dup; failures: none")
+
+    def test_only_well_formed_lines_count(self):
+        self.assertEqual(set(self.figures),
+                         {("T01", "quick"), ("T01", "long"), ("T02", "quick"), ("T04", "quick")})
+
+    def test_a_second_log_adds_and_overrides(self):
+        figures.parse_figures("FIGURE T08 quick: 10 execs\nFIGURE T02 quick: later\n",
+                              self.figures)
+        self.assertEqual(self.figures[("T08", "quick")], "10 execs")
+        self.assertEqual(self.figures[("T02", "quick")], "later")
+
+
+class RenderTable(unittest.TestCase):
+    def setUp(self):
+        self.table = figures.render_table(figures.parse_figures(SYNTHETIC_LOG), "CAPTION")
+        self.rows = [line for line in self.table.splitlines() if line.startswith("| T")]
+
+    def test_rows_in_readme_order_with_both_tiers(self):
+        self.assertEqual([r.split()[1] for r in self.rows], [t for t, _ in figures.ROWS])
+        self.assertTrue(self.table.startswith("CAPTION\n\n| test | quick tier | long tier |\n"))
+        self.assertEqual(
+            self.rows[0],
+            "| T01 uniqueness | 480,587 ops, 588 snapshots: 0 lost, 0 dup; failures: 27,705 "
+            "`pool_exhausted` | 2,400,842 ops, 843 snapshots: 0 lost, 0 dup; failures: none |")
+
+    def test_missing_test_is_not_run_and_long_tier_stays_empty(self):
+        t03 = next(r for r in self.rows if r.startswith("| T03 "))
+        self.assertEqual(t03, "| T03 power loss | not run in this log |  |")
+        t02 = next(r for r in self.rows if r.startswith("| T02 "))
+        self.assertTrue(t02.endswith("0 lost |  |"))
+
+    def test_pipe_in_a_figure_is_escaped(self):
+        t04 = next(r for r in self.rows if r.startswith("| T04 "))
+        self.assertIn("1,421 acked \\| then 50", t04)
+        # Still three cells: only unescaped pipes separate them.
+        self.assertEqual(len(re.split(r"(?<!\\)\|", t04)), 5)
+
+
+class Write(unittest.TestCase):
+    def run_script(self, *args):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = figures.main([str(a) for a in args])
+        return status, out.getvalue(), err.getvalue()
+
+    def test_write_replaces_only_the_marked_table(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            build = Path(tmp) / "build"
+            (build / "meson-logs").mkdir(parents=True)
+            (build / "meson-logs" / "testlog.txt").write_text(SYNTHETIC_LOG)
+            readme = Path(tmp) / "README.md"
+            readme.write_text("intro\n\n<!-- figures:begin -->\nOLD TABLE\n"
+                              "<!-- figures:end -->\n\n## Next\n")
+            status, out, err = self.run_script(build, "--write", readme)
+            self.assertEqual(status, 0, err)
+            text = readme.read_text()
+            self.assertNotIn("OLD TABLE", text)
+            self.assertTrue(text.startswith("intro\n\n<!-- figures:begin -->\nGenerated by "
+                                            "tests/reliability/figures.py from the test logs "
+                                            "of commit "))
+            self.assertTrue(text.endswith("|  |\n<!-- figures:end -->\n\n## Next\n"))
+            self.assertIn(out, text)
+            self.assertIn("no quick-tier figure for T03, T05, T06", err)
+
+    def test_missing_markers_fail_and_leave_the_file(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            build = Path(tmp)
+            (build / "meson-logs").mkdir()
+            (build / "meson-logs" / "testlog.txt").write_text(SYNTHETIC_LOG)
+            readme = build / "README.md"
+            readme.write_text("no markers\n")
+            status, _, err = self.run_script(build, "--write", readme)
+            self.assertEqual(status, 1)
+            self.assertIn("markers", err)
+            self.assertEqual(readme.read_text(), "no markers\n")
+
+    def test_missing_log_fails(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            status, out, err = self.run_script(tmp)
+            self.assertEqual(status, 1)
+            self.assertEqual(out, "")
+            self.assertIn("testlog.txt", err)
+
+
+if __name__ == "__main__":
+    unittest.main()
