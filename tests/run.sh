@@ -17,6 +17,10 @@ ninja -C "$build"
 status=0
 meson test -C "$build" --print-errorlogs --num-processes 2 || status=$?
 
+# The reliability figures of this run, as README.md's table (see
+# docs/testing.md); informational: missing figures do not fail the run.
+python3 tests/reliability/figures.py "$build" || true
+
 # Count individual test cases from meson's JUnit log (gtest cases, and the
 # Python scenarios' TAP lines, so a skipTest counts as skipped, not passed)
 # and print them as the closing line.

@@ -4,6 +4,8 @@
 # its seed corpus. Fails on any crash, leak, timeout or out-of-memory
 # (-rss_limit_mb=512) and prints each target's execution count. Crash inputs
 # are kept in <build>/fuzz-artifacts for `fuzz_<name> <file>` to replay.
+# Ends with the README's figure line, "FIGURE T08 quick: ..." (see
+# tests/reliability/figures.py --log).
 #
 #   tests/fuzz/run.sh [SECONDS]
 #   PORTD_FUZZ_BUILD=dir   build directory (default: build-fuzz in the source tree)
@@ -34,6 +36,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/portd-fuzz-XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
 artifacts=$build/fuzz-artifacts
 status=0
+figure=
+crashes=0
 for t in $targets; do
   corpus=${t%%:*}
   name=${t#*:}
@@ -48,6 +52,7 @@ for t in $targets; do
   else
     result=FAILED
     status=1
+    crashes=$((crashes + 1))
     mkdir -p "$artifacts"
     for f in "$work/$name"-*; do
       [ -e "$f" ] && cp "$f" "$artifacts/"
@@ -57,7 +62,14 @@ for t in $targets; do
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
   echo "$name: $result, ${execs:-?} execs in ${seconds}s (${rate:-?}/s)"
+  # 1401980 -> 1,401,980, as README.md writes counts.
+  grouped=$(printf '%s' "${execs:-?}" | sed -e ':a' -e 's/\([0-9]\)\([0-9]\{3\}\)\($\|,\)/\1,\2\3/' -e 'ta')
+  figure="${figure:+$figure, }$grouped execs (${name#fuzz_})"
 done
+# The README figures line (tests/reliability/figures.py --log reads it).
+tier=quick
+case ${PORTD_LONG:-0} in 0 | '') ;; *) tier=long ;; esac
+echo "FIGURE T08 $tier: $figure in $seconds s each, $crashes targets failed"
 if [ "$status" -ne 0 ]; then
   echo "fuzzing found a failure; inputs kept in $artifacts" >&2
 fi

@@ -23,6 +23,7 @@
 
 #include "../../integration/support/daemon_process.hpp"
 #include "../../unit/support/temp_dir.hpp"
+#include "../support/figure.hpp"
 #include "fault_support.hpp"
 
 namespace portd::testing::faults {
@@ -30,6 +31,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using reliability::report_figure;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kMaxFrame = 65536;
@@ -461,6 +463,9 @@ TEST(HostileInput, T10_SlowlorisAndNonReadersDoNotStarveOthers) {
   // series of 5 runs, 53-63 MiB in a later one on the same binaries, so the
   // goal of 64 MiB has no margin here and the bound is 96 MiB. An unbounded
   // reader (the bug this guards) reached 400 MiB.
+  report_figure("T10", fmt::format("p99 {:.1f} ms (bound 50), VmRSS {} MiB (bound 96), {}/{} idle "
+                                   "connections closed within {:.1f} s",
+                                   p99, (rss + 512) / 1024, closed, slow.size(), sweep_s));
   EXPECT_LT(p99, 50.0) << "good client p99 latency, ms";
   EXPECT_LT(rss, 96u * 1024) << "VmRSS in KiB";
   std::cout << fmt::format(
@@ -567,6 +572,10 @@ TEST(HostileInput, T11_FdExhaustionNeitherSpinsNorHangs) {
     }
   }
   EXPECT_TRUE(recovered);
+  report_figure("T11", fmt::format("daemon CPU {:.1f} % while saturated (bound 5 %), {} clients "
+                                   "hanging, {} knocks hung; {} once fds were freed",
+                                   cpu_pct, hanging, knock_hung,
+                                   recovered ? "served again" : "NOT served again"));
   std::cout << fmt::format(
       "[T11] nofile=64: {} served, {} dropped with EOF/busy, {} hanging; {} knocks during 3 s of "
       "saturation: {} served, {} EOF, {} hung; daemon CPU {:.1f}%; recovered: {}\n",

@@ -16,6 +16,7 @@
 
 #include "../../integration/support/daemon_process.hpp"
 #include "../../unit/support/temp_dir.hpp"
+#include "../support/figure.hpp"
 #include "fault_support.hpp"
 
 namespace portd::testing::faults {
@@ -23,6 +24,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using reliability::grouped;
+using reliability::report_figure;
 
 // Waits until the daemon answers or `pid` has exited; false on exit/timeout.
 bool wait_up(const Layout& layout, pid_t pid, std::chrono::milliseconds timeout = 15s) {
@@ -32,6 +35,16 @@ bool wait_up(const Layout& layout, pid_t pid, std::chrono::milliseconds timeout 
     if (wait_for_socket(layout.socket, 20ms)) return true;
   }
   return false;
+}
+
+// "exit 75 in 5, exit 1 in 2": how the runs of a fault test ended, for its
+// figure.
+std::string exits_text(const std::map<int, std::size_t>& statuses) {
+  std::string out;
+  for (const auto& [status, n] : statuses) {
+    out += fmt::format("{}exit {} in {}", out.empty() ? "" : ", ", status, n);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------- T06
@@ -203,6 +216,17 @@ TEST(StorageFaults, T06_IoErrorsExitSeventyFiveAndLoseNothing) {
                        e.second);
     EXPECT_GT(e.second, 0u) << sc << ": no injected EIO ever produced exit 75 or an error reply";
   }
+  std::string injected, showed, names;
+  for (const auto& [sc, e] : effect) {
+    const char* sep = names.empty() ? "" : ", ";
+    injected += fmt::format("{}{}", sep, e.first);
+    showed += fmt::format("{}{}", sep, e.second);
+    names += fmt::format("{}{}", sep, sc);
+  }
+  report_figure("T06", fmt::format("{} runs: {}; EIO injected in {} runs ({}), showing in {}; {} "
+                                   "acked: {} problems",
+                                   runs.size(), exits_text(statuses), injected, names, showed,
+                                   grouped(total_acked), all.size()));
   std::cout << fmt::format("[T06] {} runs, {} acknowledged allocations checked; {}\n[T06] {}\n",
                            runs.size(), total_acked, st, eff);
 }
@@ -333,6 +357,8 @@ TEST(StorageFaults, T07_MallocFailuresAndShortWrites) {
     eff += fmt::format("{}: exit 75 or error reply in {} runs; ", fp, n);
     EXPECT_GT(n, 0u) << fp << ": no run produced exit 75 or an error reply";
   }
+  report_figure("T07", fmt::format("{} runs: {}; {} acked: {} problems", runs.size() * repeats,
+                                   exits_text(statuses), grouped(total_acked), all.size()));
   std::cout << fmt::format("[T07] {} runs, {} acknowledged allocations checked; {}\n[T07] {}\n",
                            runs.size() * repeats, total_acked, st, eff);
 }

@@ -17,6 +17,7 @@
 
 #include "../../integration/support/daemon_process.hpp"
 #include "../../unit/support/temp_dir.hpp"
+#include "../support/figure.hpp"
 #include "fault_support.hpp"
 
 namespace portd::testing::faults {
@@ -24,6 +25,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using reliability::grouped;
+using reliability::report_figure;
 
 // A pool far larger than any test allocates, below the kernel's ephemeral range.
 constexpr const char* kBigPool = "[[pool]]\nname = \"default\"\nrange = \"1024-32000\"\n";
@@ -148,6 +151,7 @@ TEST(StorageFaults, T04_DiskFullGivesStoreFullAndRecovers) {
     }
   }
   auto fill_time = std::chrono::steady_clock::now() - started;
+  const std::size_t acked_while_filling = ledger.acked();
   ASSERT_GE(full_replies, 50u) << "the disk never filled after " << sent << " allocations";
   EXPECT_TRUE(is_store_full(codes)) << codes_text(codes);
   EXPECT_EQ(ledger.uncertain_count(), 0u);
@@ -176,6 +180,7 @@ TEST(StorageFaults, T04_DiskFullGivesStoreFullAndRecovers) {
 
   // ... and after space is freed, writes work again.
   fs::remove(filler);
+  std::size_t acked_after_freeing = 0;
   {
     RawClient c(layout.socket);
     std::map<std::string, std::size_t> after;
@@ -185,12 +190,21 @@ TEST(StorageFaults, T04_DiskFullGivesStoreFullAndRecovers) {
       for (int i = 0; i < 10; ++i) keys.push_back(test_key("full", "freed", b * 10 + i));
       pipeline_allocations(c, keys, ledger, &after);
     }
-    EXPECT_EQ(ledger.acked() - acked_before, 100u) << codes_text(after);
+    acked_after_freeing = ledger.acked() - acked_before;
+    EXPECT_EQ(acked_after_freeing, 100u) << codes_text(after);
   }
   ::kill(pid, SIGTERM);
   EXPECT_EQ(wait_exit(pid, 10s), 0);
   auto problems = verify_after_restart(layout, ledger);
   EXPECT_TRUE(problems.empty()) << describe(problems);
+  report_figure(
+      "T04",
+      fmt::format(
+          "{} acked, then {} `store_full`; {}/{} reads while full; {}/100 "
+          "acked after freeing ({}); {} problems after restart",
+          grouped(acked_while_filling), codes["store_full"], read_ok, reads, acked_after_freeing,
+          std::getenv("PORTD_T04_UNSHARED") ? "in a user namespace through `unshare`" : "as root",
+          problems.size()));
   std::string log;
   {
     std::ifstream in(layout.log);
@@ -245,6 +259,10 @@ TEST(StorageFaults, T05_MapFullGrowsThenStoreFull) {
   EXPECT_EQ(wait_exit(pid, 10s), 0);
   auto problems = verify_after_restart(layout, ledger);
   EXPECT_TRUE(problems.empty()) << describe(problems);
+  report_figure("T05", fmt::format("{} allocations: {} acked, {} `store_full`; {} problems after "
+                                   "restart",
+                                   grouped(total), grouped(ledger.acked()),
+                                   grouped(codes["store_full"]), problems.size()));
   std::cout << fmt::format("[T05] {} allocations: {} acked, {} store_full; 0 crashes\n", total,
                            ledger.acked(), codes["store_full"]);
 }

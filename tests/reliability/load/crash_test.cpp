@@ -38,6 +38,7 @@
 #include "../../integration/support/daemon_process.hpp"
 #include "../../integration/support/raw_client.hpp"
 #include "activated_daemon.hpp"
+#include "figure.hpp"
 #include "history.hpp"
 #include "proto/codec.hpp"
 #include "sys/unique_fd.hpp"
@@ -168,6 +169,9 @@ TEST(T02, KillNineDurability) {
             << " during start-up) in " << chaos_s << " s, worst first request after restart "
             << worst_first_ms << " ms, " << integrity_failures << " integrity failures, "
             << self_deaths << " self deaths\n";
+  report_figure("T02", std::to_string(cycles) + " cycles, " + grouped(v.ok_allocates) +
+                           " acked, a list after " + std::to_string(cycles - early_kills) +
+                           " restarts: " + std::to_string(v.lost.size()) + " lost");
   EXPECT_TRUE(v.valid()) << v.report();
   EXPECT_EQ(client_errors.load(), 0);
   EXPECT_EQ(integrity_failures, 0);
@@ -311,6 +315,8 @@ TEST(T13, RestartQueueing) {
   std::cout << v.report() << "T13: outage " << outage_ms << " ms, " << served << "/" << kQueued
             << " queued clients served, " << refused << " refused, in-flight retry got port "
             << again.allocation->port << " (created=" << again.created << ")\n";
+  report_figure("T13", std::to_string(served) + "/" + std::to_string(kQueued) + " served after a " +
+                           grouped(static_cast<std::uint64_t>(outage_ms)) + " ms outage");
   EXPECT_EQ(served, kQueued);
   EXPECT_EQ(refused, 0);
   EXPECT_EQ(unsent, 0);

@@ -48,6 +48,7 @@
 #include "../../integration/support/daemon_process.hpp"
 #include "../../integration/support/raw_client.hpp"
 #include "activated_daemon.hpp"
+#include "figure.hpp"
 #include "history.hpp"
 
 namespace portd::reliability {
@@ -539,6 +540,10 @@ TEST(T03, PowerLossReplay) {
   for (std::size_t i = 0; i < nosync.problems.size() && i < 3; ++i) {
     std::cout << "  control example: " << nosync.problems[i] << "\n";
   }
+
+  report_figure("T03", grouped(honest.states) + " crash states: " + grouped(honest.lost) +
+                           " lost, " + grouped(honest.integrity_failures + honest.inconsistent) +
+                           " corrupt; NOSYNC control lost " + grouped(nosync.lost));
 
   EXPECT_GE(honest.states, 500u);
   EXPECT_EQ(honest.opened, honest.states);

@@ -35,6 +35,7 @@
 #include <thread>
 
 #include "../../integration/support/daemon_process.hpp"
+#include "figure.hpp"
 #include "history.hpp"
 
 namespace portd::reliability {
@@ -242,6 +243,10 @@ TEST(T19, StaleReadersAreClearedAndGrowthStops) {
             << " B after 20 readers that finished, " << cleared_size
             << " B after 20 that were killed, " << after << " B after " << phase_ops
             << " more writes\n";
+
+  report_figure("T19", std::to_string(static_cast<int>(victims.size()) - uncleared) + " of " +
+                           std::to_string(victims.size()) + " killed readers cleared within " +
+                           fixed(worst, 2) + " s");
 
   EXPECT_TRUE(verdict.valid()) << verdict.report();
   // The oracle must be able to see a stale slot, or "cleared" means nothing.

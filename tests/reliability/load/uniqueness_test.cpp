@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "../../integration/support/daemon_process.hpp"
+#include "figure.hpp"
 #include "history.hpp"
 
 namespace portd::reliability {
@@ -213,6 +214,14 @@ TEST(T01, ConcurrentUniqueness) {
   std::cout << v.report() << "T01: " << v.ops << " ops in " << elapsed << " s ("
             << static_cast<double>(v.ops) / elapsed << " ops/s), " << external
             << " pool ports bound by others\n";
+  std::string failures;
+  for (const auto& [code, n] : v.fail_codes) {
+    failures += (failures.empty() ? "" : ", ") + grouped(n) + " `" + code + "`";
+  }
+  report_figure("T01", grouped(v.ops) + " ops, " + grouped(v.snapshots) +
+                           " snapshots: " + std::to_string(v.lost.size()) + " lost, " +
+                           std::to_string(v.duplicates.size()) +
+                           " dup; failures: " + (failures.empty() ? "none" : failures));
 
   EXPECT_EQ(errors.load(), 0);
   EXPECT_TRUE(v.valid()) << v.report();
