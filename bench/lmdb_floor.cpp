@@ -8,8 +8,6 @@
 // usage: lmdb_floor DIR [--commits N] [--duration S] [--pin CPU]
 //   DIR must exist and be on the disk under test (portd's state dir's disk).
 #include <lmdb.h>
-#include <sched.h>
-#include <time.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -19,14 +17,9 @@
 #include <string>
 #include <vector>
 
-namespace {
+#include "floor_loop.hpp"
 
-std::uint64_t now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u +
-         static_cast<std::uint64_t>(ts.tv_nsec);
-}
+namespace {
 
 void check(int rc, const char* what) {
   if (rc != MDB_SUCCESS) {
@@ -55,19 +48,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const char* dir = argv[1];
-  long commits = 100000;
-  double duration = 2.0;
-  for (int i = 2; i + 1 < argc; i += 2) {
-    std::string a = argv[i];
-    if (a == "--commits") commits = std::strtol(argv[i + 1], nullptr, 10);
-    if (a == "--duration") duration = std::strtod(argv[i + 1], nullptr);
-    if (a == "--pin") {
-      cpu_set_t set;
-      CPU_ZERO(&set);
-      CPU_SET(std::atoi(argv[i + 1]), &set);
-      sched_setaffinity(0, sizeof(set), &set);
-    }
-  }
+  const auto opts = floor_loop::parse(argc, argv, "--commits", {100000, 2.0});
   MDB_env* env = nullptr;
   check(mdb_env_create(&env), "env_create");
   check(mdb_env_set_maxdbs(env, 8), "set_maxdbs");
@@ -85,11 +66,7 @@ int main(int argc, char** argv) {
   }
   // A record the size of a typical encoded allocation.
   const std::string record(80, 'r');
-  std::vector<std::uint64_t> lat;
-  const std::uint64_t t0 = now_ns();
-  const std::uint64_t end = t0 + static_cast<std::uint64_t>(duration * 1e9);
-  for (long i = 0; i < commits && now_ns() < end; ++i) {
-    const std::uint64_t t = now_ns();
+  const int status = floor_loop::run("lmdb_floor", "commits", opts, [&](long i) {
     MDB_txn* txn = nullptr;
     check(mdb_txn_begin(env, nullptr, 0, &txn), "txn_begin");
     const std::string id = be64(static_cast<std::uint64_t>(i) + 1);
@@ -103,19 +80,8 @@ int main(int argc, char** argv) {
         id);
     put(txn, meta, "next_id", be64(static_cast<std::uint64_t>(i) + 2));
     check(mdb_txn_commit(txn), "commit");
-    lat.push_back(now_ns() - t);
-  }
-  const double secs = static_cast<double>(now_ns() - t0) / 1e9;
-  std::sort(lat.begin(), lat.end());
-  auto pct = [&](double p) {
-    return static_cast<double>(
-               lat[static_cast<std::size_t>(p / 100.0 * static_cast<double>(lat.size() - 1))]) /
-           1000.0;
-  };
-  std::fprintf(stderr, "lmdb_floor: %zu synced commits in %.2f s: p50 %.1f us p99 %.1f us\n",
-               lat.size(), secs, pct(50), pct(99));
-  std::printf("{\"commits\":%zu,\"rps\":%.1f,\"p50_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f}\n",
-              lat.size(), static_cast<double>(lat.size()) / secs, pct(50), pct(99), pct(99.9));
+    return true;
+  });
   mdb_env_close(env);
-  return 0;
+  return status;
 }

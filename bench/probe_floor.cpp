@@ -9,28 +9,18 @@
 //   PORT must be free (exit 1 otherwise). Prints one JSON line:
 //   {"probes":N,"rps":probes/s,"p50_us":..,"p99_us":..,"p999_us":..}
 #include <netinet/in.h>
-#include <sched.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <string>
-#include <vector>
+
+#include "floor_loop.hpp"
 
 namespace {
-
-std::uint64_t now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u +
-         static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 // One dual-stack bind test; false when the port is taken or the test failed.
 bool bind_free(int type, std::uint16_t port) {
@@ -60,42 +50,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "probe_floor: PORT must be 1-65535\n");
     return 2;
   }
-  long probes = 10'000'000;
-  double duration = 5.0;
-  for (int i = 2; i + 1 < argc; i += 2) {
-    std::string a = argv[i];
-    if (a == "--probes") probes = std::strtol(argv[i + 1], nullptr, 10);
-    if (a == "--duration") duration = std::strtod(argv[i + 1], nullptr);
-    if (a == "--pin") {
-      cpu_set_t set;
-      CPU_ZERO(&set);
-      CPU_SET(std::atoi(argv[i + 1]), &set);
-      sched_setaffinity(0, sizeof(set), &set);
-    }
-  }
+  const auto opts = floor_loop::parse(argc, argv, "--probes", {10'000'000, 5.0});
   const auto p = static_cast<std::uint16_t>(port);
-  std::vector<std::uint64_t> lat;
-  const std::uint64_t t0 = now_ns();
-  const std::uint64_t end = t0 + static_cast<std::uint64_t>(duration * 1e9);
-  for (long i = 0; i < probes && now_ns() < end; ++i) {
-    const std::uint64_t t = now_ns();
-    if (!bind_free(SOCK_STREAM, p) || !bind_free(SOCK_DGRAM, p)) {
-      std::fprintf(stderr, "probe_floor: port %ld is not free: %s\n", port, std::strerror(errno));
-      return 1;
-    }
-    lat.push_back(now_ns() - t);
-  }
-  if (lat.empty()) return 1;
-  const double secs = static_cast<double>(now_ns() - t0) / 1e9;
-  std::sort(lat.begin(), lat.end());
-  auto pct = [&](double q) {
-    return static_cast<double>(
-               lat[static_cast<std::size_t>(q / 100.0 * static_cast<double>(lat.size() - 1))]) /
-           1000.0;
-  };
-  std::fprintf(stderr, "probe_floor: %zu probes of port %ld in %.2f s: p50 %.2f us p99 %.2f us\n",
-               lat.size(), port, secs, pct(50), pct(99));
-  std::printf("{\"probes\":%zu,\"rps\":%.1f,\"p50_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f}\n",
-              lat.size(), static_cast<double>(lat.size()) / secs, pct(50), pct(99), pct(99.9));
-  return 0;
+  return floor_loop::run("probe_floor", "probes", opts, [&](long) {
+    if (bind_free(SOCK_STREAM, p) && bind_free(SOCK_DGRAM, p)) return true;
+    std::fprintf(stderr, "probe_floor: port %ld is not free: %s\n", port, std::strerror(errno));
+    return false;
+  });
 }
