@@ -60,8 +60,9 @@ struct Allocation {
   std::int64_t expires_at = 0;  ///< lease end in seconds since the epoch; 0 = no lease
 };
 
-/// Protocol error codes (portd-protocol(7) "ERRORS"), in the daemon's order,
-/// plus three that only the client produces.
+/// Protocol error codes (portd-protocol(7) "ERRORS") plus three that only
+/// the client produces. The numeric values are part of the library's ABI:
+/// a new code is appended at the end, never inserted.
 enum class ErrorCode : std::uint8_t {
   invalid_request,
   unsupported_version,
@@ -76,11 +77,12 @@ enum class ErrorCode : std::uint8_t {
   permission_denied,
   store_full,
   internal,
-  busy,  ///< the daemon was at its connection limit for the whole connect timeout
   // Client-side codes, never sent by the daemon:
   unavailable,   ///< no daemon answered (autostart off or failed, connection lost)
   bad_response,  ///< the daemon's reply could not be understood
   unknown,       ///< a code this library does not know; see Error::code_name()
+  // Daemon codes added later, appended so the values above keep their numbers:
+  busy,  ///< the daemon was at its connection limit for the whole connect timeout
 };
 
 /// Wire spelling of a code ("port_taken"); client-side codes spell as their
