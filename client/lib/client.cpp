@@ -369,15 +369,23 @@ std::uint64_t Client::import_allocations(const std::vector<Allocation>& allocati
   });
 }
 
-void Client::watch(const std::function<bool(const WatchEvent&)>& on_event) {
-  // A watch stream occupies its connection, so it gets its own.
-  detail::Connection c(detail::connect_daemon(impl_->socket, impl_->options), impl_->socket);
-  auto req = Impl::make(proto::Op::watch);
-  req.id = impl_->next_id++;
+namespace {
+
+// Answer of one watch connection: the caller stopped, or portd dropped the
+// watch (event `overflow`, portd-protocol(7) WATCH) and the caller, told of
+// it, wants to go on.
+enum class WatchEnd { stopped, overflowed };
+
+WatchEnd watch_once(detail::Connection& c, std::uint64_t id, std::chrono::milliseconds timeout,
+                    const std::filesystem::path& socket,
+                    const std::function<bool(const WatchEvent&)>& on_event) {
+  proto::Request req;
+  req.op = proto::Op::watch;
+  req.id = id;
   std::string frame;
   proto::encode_request(frame, req);
   try {
-    auto deadline = Clock::now() + impl_->options.request_timeout;
+    auto deadline = Clock::now() + timeout;
     c.send_all(frame, deadline);
     bool first = true;
     for (;;) {
@@ -400,14 +408,31 @@ void Client::watch(const std::function<bool(const WatchEvent&)>& on_event) {
       }
       WatchEvent ev;
       ev.event = as_string(field(r, "event"), "event");
+      if (ev.event == "overflow") {
+        // The daemon sends nothing more and closes this connection.
+        return on_event(ev) ? WatchEnd::overflowed : WatchEnd::stopped;
+      }
       ev.allocation = as_allocation(field(r, "allocation"), "allocation");
-      if (!on_event(ev)) return;
+      if (!on_event(ev)) return WatchEnd::stopped;
     }
   } catch (const detail::ConnectionLost&) {
     throw Error(ErrorCode::unavailable,
-                fmt::format("portd closed the watch stream on '{}'", impl_->socket.string()));
+                fmt::format("portd closed the watch stream on '{}'", socket.string()));
   } catch (const portd::Error& e) {
     throw Error(ErrorCode::bad_response, fmt::format("failed to read portd's reply: {}", e.what()));
+  }
+}
+
+}  // namespace
+
+void Client::watch(const std::function<bool(const WatchEvent&)>& on_event) {
+  for (;;) {
+    // A watch stream occupies its connection, so it gets its own.
+    detail::Connection c(detail::connect_daemon(impl_->socket, impl_->options), impl_->socket);
+    if (watch_once(c, impl_->next_id++, impl_->options.request_timeout, impl_->socket, on_event) ==
+        WatchEnd::stopped) {
+      return;
+    }
   }
 }
 

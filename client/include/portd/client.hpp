@@ -263,7 +263,10 @@ struct ExportResult {
 
 /// One event of a watch stream.
 struct WatchEvent {
-  std::string event;  ///< "allocated" or "released"
+  /// "allocated" or "released"; or "overflow": portd dropped the watch
+  /// because the caller fell behind in reading (portd-protocol(7) WATCH), so
+  /// the events since are lost and `allocation` is empty.
+  std::string event;
   Allocation allocation;
 };
 
@@ -362,8 +365,10 @@ class PORTD_CLIENT_API Client {
   /// on conflicts without `replace`.
   std::uint64_t import_allocations(const std::vector<Allocation>& allocations, bool replace);
   /// Streams allocation events on a dedicated connection, calling
-  /// `on_event` for each until it returns false. Throws Error(unavailable)
-  /// when the daemon closes the stream.
+  /// `on_event` for each until it returns false. After an "overflow" event
+  /// for which `on_event` returns true, watches again on a new connection
+  /// (list() tells what was missed). Throws Error(unavailable) when the
+  /// daemon closes the stream otherwise.
   void watch(const std::function<bool(const WatchEvent&)>& on_event);
 
  private:
