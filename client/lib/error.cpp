@@ -1,5 +1,5 @@
-#include "config.h"
 #include "model/error.hpp"
+#include "config.h"
 #include "portd/client.hpp"
 
 namespace portd::client {

@@ -16,8 +16,9 @@ int run(Context& ctx) {
     if (ev.event == "overflow") {
       // Like `tail -F` after a truncation: say so on stderr and go on; the
       // client library watches again on a new connection.
-      fmt::print(stderr, "portctl: portd dropped this watch: it fell behind and events were lost; "
-                         "watching again\n");
+      fmt::print(stderr,
+                 "portctl: portd dropped this watch: it fell behind and events were lost; "
+                 "watching again\n");
       if (json) print_json(Json{{"event", "overflow"}}, true);
       std::fflush(stdout);
       return true;
