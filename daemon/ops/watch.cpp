@@ -11,9 +11,16 @@ namespace portd::daemon {
 
 void Server::publish(const std::vector<Event>& events) {
   if (events.empty()) return;
-  std::string frames;
+  // flush() and close_after_flush() may close a connection, which erases
+  // it from connections_ (the object lives until uv_close calls back): walk
+  // a copy.
+  std::vector<Connection*> watchers;
   for (auto& [id, c] : connections_) {
-    if (!c->watch_id() || c->closing()) continue;
+    if (c->watch_id() && !c->closing()) watchers.push_back(c);
+  }
+  std::string frames;
+  for (Connection* c : watchers) {
+    if (c->closing()) continue;
     frames.clear();
     for (const Event& e : events) {
       proto::encode_ok(frames, *c->watch_id(), 2, [&](proto::Packer& pk) {
