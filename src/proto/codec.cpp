@@ -2,15 +2,12 @@
 
 #include <algorithm>
 #include <array>
-#include <limits>
 #include <new>
 
 #include <fmt/format.h>
 
-#include "model/time.hpp"
 #include "model/validate.hpp"
 #include "proto/fields.hpp"
-#include "proto/frame.hpp"
 #include "proto/ops/allocate.hpp"
 
 namespace portd::proto {
@@ -302,22 +299,6 @@ void encode_request(std::string& out, const Request& r) {
     add_request_fields(m, r);
   });
   w.finish();
-}
-
-// --- frames ---------------------------------------------------------------------------
-
-FrameWriter::FrameWriter(std::string& out)
-    : out_(&out), start_(out.size()), sink_(out), packer_(sink_) {
-  out.append(kFrameHeaderSize, '\0');
-}
-
-void FrameWriter::finish() {
-  const std::size_t payload = out_->size() - start_ - kFrameHeaderSize;
-  if (payload > std::numeric_limits<std::uint32_t>::max()) {
-    throw Error(ErrorCode::internal,
-                fmt::format("failed to encode message: {} bytes do not fit in a frame", payload));
-  }
-  patch_frame_header(*out_, start_, static_cast<std::uint32_t>(payload));
 }
 
 // --- responses ------------------------------------------------------------------------
