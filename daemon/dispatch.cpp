@@ -48,9 +48,4 @@ void dispatch(OpContext& ctx) {
   kOps[static_cast<std::size_t>(ctx.request.op)].handler(ctx);
 }
 
-void pack_allocations(proto::Packer& pk, const std::vector<Allocation>& allocations) {
-  pk.pack_array(static_cast<std::uint32_t>(allocations.size()));
-  for (const Allocation& a : allocations) proto::pack_allocation(pk, a);
-}
-
 }  // namespace portd::daemon

@@ -54,7 +54,4 @@ void op_release(OpContext& ctx);
 void op_stats(OpContext& ctx);
 void op_watch(OpContext& ctx);
 
-/// Packs `allocations` as an array of allocation maps.
-void pack_allocations(proto::Packer& pk, const std::vector<Allocation>& allocations);
-
 }  // namespace portd::daemon

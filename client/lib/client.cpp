@@ -10,18 +10,18 @@
 #include "paths/paths.hpp"
 #include "portd/client.hpp"
 #include "proto/codec.hpp"
+#include "proto/ops/allocate.hpp"
 
 namespace portd::client {
 namespace {
 
 using detail::Clock;
 
-// --- reading reply fields; a wrong type is a bad_response -----------------
-
-[[noreturn]] void bad_field(std::string_view field, std::string_view want) {
-  throw Error(ErrorCode::bad_response,
-              fmt::format("failed to read portd's reply: field '{}' is not {}", field, want));
-}
+// --- reading reply fields --------------------------------------------------
+//
+// The codec's readers; replies leave out what is not set, so an absent or
+// nil field reads as zero. A wrong type throws portd::Error, which
+// Impl::call reports as bad_response.
 
 const msgpack::object* field(const proto::Response& r, std::string_view key) {
   const auto* o = r.find(key);
@@ -33,63 +33,35 @@ const msgpack::object* field(const msgpack::object& map, std::string_view key) {
   return (o && o->type == msgpack::type::NIL) ? nullptr : o;
 }
 
-std::uint64_t as_uint(const msgpack::object* o, std::string_view name) {
-  if (!o) return 0;
-  if (o->type == msgpack::type::POSITIVE_INTEGER) return o->via.u64;
-  bad_field(name, "an unsigned integer");
+std::string as_string(const msgpack::object* o, std::string_view name) {
+  return std::string(proto::read_or_zero(o, name, proto::as_string));
 }
 
-double as_double(const msgpack::object* o, std::string_view name) {
-  if (!o) return 0;
-  switch (o->type) {
-    case msgpack::type::POSITIVE_INTEGER:
-      return static_cast<double>(o->via.u64);
-    case msgpack::type::NEGATIVE_INTEGER:
-      return static_cast<double>(o->via.i64);
-    case msgpack::type::FLOAT32:
-    case msgpack::type::FLOAT64:
-      return o->via.f64;
-    default:
-      bad_field(name, "a number");
-  }
+std::uint64_t as_uint(const msgpack::object* o, std::string_view name) {
+  return proto::read_or_zero(o, name, proto::as_uint);
 }
 
 bool as_bool(const msgpack::object* o, std::string_view name) {
-  if (!o) return false;
-  if (o->type == msgpack::type::BOOLEAN) return o->via.boolean;
-  bad_field(name, "a boolean");
-}
-
-std::string as_string(const msgpack::object* o, std::string_view name) {
-  if (!o) return {};
-  if (o->type == msgpack::type::STR) return std::string(o->via.str.ptr, o->via.str.size);
-  bad_field(name, "a string");
-}
-
-std::uint16_t as_port(const msgpack::object* o, std::string_view name) {
-  std::uint64_t v = as_uint(o, name);
-  if (v > 65535) bad_field(name, "a port");
-  return static_cast<std::uint16_t>(v);
+  return proto::read_or_zero(o, name, proto::as_bool);
 }
 
 Allocation as_allocation(const msgpack::object* o, std::string_view name) {
-  if (!o || o->type != msgpack::type::MAP) bad_field(name, "an allocation map");
+  if (!o) proto::fail(fmt::format("field '{}' is required", name));
   return detail::to_public(proto::unpack_allocation(*o));
-}
-
-template <class F>
-void for_each_element(const msgpack::object* o, std::string_view name, F&& f) {
-  if (!o) return;
-  if (o->type != msgpack::type::ARRAY) bad_field(name, "an array");
-  for (std::uint32_t i = 0; i < o->via.array.size; ++i) f(o->via.array.ptr[i]);
 }
 
 std::vector<Allocation> as_allocations(const msgpack::object* o, std::string_view name) {
   std::vector<Allocation> out;
-  if (o && o->type == msgpack::type::ARRAY) out.reserve(o->via.array.size);
-  for_each_element(o, name,
-                   [&](const msgpack::object& e) { out.push_back(as_allocation(&e, name)); });
+  for (const auto& a : proto::unpack_allocations(o, name)) out.push_back(detail::to_public(a));
   return out;
+}
+
+template <class F>
+void for_each_element(const msgpack::object* o, std::string_view name, F&& f) {
+  if (!o || o->type == msgpack::type::NIL) return;
+  if (o->type != msgpack::type::ARRAY)
+    proto::fail(fmt::format("field '{}' must be an array", name));
+  for (std::uint32_t i = 0; i < o->via.array.size; ++i) f(o->via.array.ptr[i]);
 }
 
 std::filesystem::path resolve_socket(const Options& options) {
@@ -230,21 +202,11 @@ HealthResult Client::health() {
 
 AllocateResult Client::allocate(const AllocateRequest& a) {
   auto req = Impl::make(proto::Op::allocate);
-  req.key = {a.app, a.instance, a.service};
-  req.port = a.port;
-  req.pool = a.pool;
-  req.description = a.description;
-  req.worktree = a.worktree;
-  req.pid = a.pid;
-  req.ttl_seconds = a.ttl_seconds;
-  req.replace = a.replace;
-  req.force = a.force;
+  static_cast<portd::AllocateRequest&>(req) = detail::to_model(a);
   // Idempotent on its key: a retry after a lost reply returns the same port.
   return impl_->call(req, true, [](const proto::Response& r) {
-    AllocateResult out;
-    out.allocation = as_allocation(field(r, "allocation"), "allocation");
-    out.created = as_bool(field(r, "created"), "created");
-    return out;
+    portd::AllocateResult a = proto::decode_allocate_reply(r);
+    return AllocateResult{detail::to_public(a.allocation), a.created};
   });
 }
 
@@ -252,12 +214,9 @@ std::vector<AllocateResult> Client::allocate_all(const AllocateAllRequest& a) {
   proto::Request req = detail::to_model(a);
   return impl_->call(req, true, [](const proto::Response& r) {
     std::vector<AllocateResult> out;
-    for (Allocation& x : as_allocations(field(r, "allocations"), "allocations")) {
-      out.push_back({std::move(x), false});
+    for (const portd::AllocateResult& x : proto::decode_allocate_all_reply(r)) {
+      out.push_back({detail::to_public(x.allocation), x.created});
     }
-    for_each_element(field(r, "created"), "created", [&, i = std::size_t{0}](auto& e) mutable {
-      if (i < out.size()) out[i++].created = as_bool(&e, "created");
-    });
     return out;
   });
 }
@@ -300,7 +259,7 @@ CheckResult Client::check(std::uint16_t port) {
   req.port = port;
   return impl_->call(req, true, [](const proto::Response& r) {
     CheckResult out;
-    out.port = as_port(field(r, "port"), "port");
+    out.port = proto::read_or_zero(field(r, "port"), "port", proto::as_uint16);
     out.available = as_bool(field(r, "available"), "available");
     if (const auto* h = field(r, "holder")) out.holder = as_allocation(h, "holder");
     out.reserved = as_bool(field(r, "reserved"), "reserved");
@@ -319,12 +278,12 @@ StatsResult Client::stats() {
     for_each_element(field(r, "pools"), "pools", [&](const msgpack::object& p) {
       PoolStats s;
       s.name = as_string(field(p, "name"), "pools.name");
-      s.start = as_port(field(p, "start"), "pools.start");
-      s.end = as_port(field(p, "end"), "pools.end");
+      s.start = proto::read_or_zero(field(p, "start"), "pools.start", proto::as_uint16);
+      s.end = proto::read_or_zero(field(p, "end"), "pools.end", proto::as_uint16);
       s.size = as_uint(field(p, "size"), "pools.size");
       s.allocated = as_uint(field(p, "allocated"), "pools.allocated");
       s.free = as_uint(field(p, "free"), "pools.free");
-      s.percent = as_double(field(p, "percent"), "pools.percent");
+      s.percent = proto::read_or_zero(field(p, "percent"), "pools.percent", proto::as_double);
       s.warning = as_bool(field(p, "warning"), "pools.warning");
       out.pools.push_back(std::move(s));
     });
@@ -369,15 +328,23 @@ std::uint64_t Client::import_allocations(const std::vector<Allocation>& allocati
   });
 }
 
-void Client::watch(const std::function<bool(const WatchEvent&)>& on_event) {
-  // A watch stream occupies its connection, so it gets its own.
-  detail::Connection c(detail::connect_daemon(impl_->socket, impl_->options), impl_->socket);
-  auto req = Impl::make(proto::Op::watch);
-  req.id = impl_->next_id++;
+namespace {
+
+// Answer of one watch connection: the caller stopped, or portd dropped the
+// watch (event `overflow`, portd-protocol(7) WATCH) and the caller, told of
+// it, wants to go on.
+enum class WatchEnd { stopped, overflowed };
+
+WatchEnd watch_once(detail::Connection& c, std::uint64_t id, std::chrono::milliseconds timeout,
+                    const std::filesystem::path& socket,
+                    const std::function<bool(const WatchEvent&)>& on_event) {
+  proto::Request req;
+  req.op = proto::Op::watch;
+  req.id = id;
   std::string frame;
   proto::encode_request(frame, req);
   try {
-    auto deadline = Clock::now() + impl_->options.request_timeout;
+    auto deadline = Clock::now() + timeout;
     c.send_all(frame, deadline);
     bool first = true;
     for (;;) {
@@ -400,14 +367,31 @@ void Client::watch(const std::function<bool(const WatchEvent&)>& on_event) {
       }
       WatchEvent ev;
       ev.event = as_string(field(r, "event"), "event");
+      if (ev.event == "overflow") {
+        // The daemon sends nothing more and closes this connection.
+        return on_event(ev) ? WatchEnd::overflowed : WatchEnd::stopped;
+      }
       ev.allocation = as_allocation(field(r, "allocation"), "allocation");
-      if (!on_event(ev)) return;
+      if (!on_event(ev)) return WatchEnd::stopped;
     }
   } catch (const detail::ConnectionLost&) {
     throw Error(ErrorCode::unavailable,
-                fmt::format("portd closed the watch stream on '{}'", impl_->socket.string()));
+                fmt::format("portd closed the watch stream on '{}'", socket.string()));
   } catch (const portd::Error& e) {
     throw Error(ErrorCode::bad_response, fmt::format("failed to read portd's reply: {}", e.what()));
+  }
+}
+
+}  // namespace
+
+void Client::watch(const std::function<bool(const WatchEvent&)>& on_event) {
+  for (;;) {
+    // A watch stream occupies its connection, so it gets its own.
+    detail::Connection c(detail::connect_daemon(impl_->socket, impl_->options), impl_->socket);
+    if (watch_once(c, impl_->next_id++, impl_->options.request_timeout, impl_->socket, on_event) ==
+        WatchEnd::stopped) {
+      return;
+    }
   }
 }
 

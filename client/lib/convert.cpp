@@ -53,6 +53,20 @@ Error to_client_error(const portd::Error& e) {
   return out;
 }
 
+portd::AllocateRequest to_model(const AllocateRequest& a) {
+  portd::AllocateRequest out;
+  out.key = {a.app, a.instance, a.service};
+  out.port = a.port;
+  out.pool = a.pool;
+  out.description = a.description;
+  out.worktree = a.worktree;
+  out.pid = a.pid;
+  out.ttl_seconds = a.ttl_seconds;
+  out.replace = a.replace;
+  out.force = a.force;
+  return out;
+}
+
 proto::Request to_model(const AllocateAllRequest& a) {
   proto::Request r;
   r.op = proto::Op::allocate_all;

@@ -2,6 +2,7 @@
 // which must not expose anything from src/ (the public header stands alone).
 #pragma once
 
+#include "model/allocate_request.hpp"
 #include "model/allocation.hpp"
 #include "model/error.hpp"
 #include "portd/client.hpp"
@@ -15,6 +16,8 @@ Allocation to_public(const portd::Allocation& a);
 portd::Allocation to_model(const Allocation& a);
 /// Public filter -> core filter.
 portd::Filter to_model(const Filter& f);
+/// Public allocate arguments -> the registry's (allocated_by and prefer unset).
+portd::AllocateRequest to_model(const AllocateRequest& a);
 /// Public allocate_all arguments -> the codec's request (op allocate_all).
 proto::Request to_model(const AllocateAllRequest& a);
 /// A core error (from the codec, the daemon's reply or paths) as a client

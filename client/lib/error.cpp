@@ -1,33 +1,32 @@
-#include <array>
-
-#include "config.h"
 #include "model/error.hpp"
+#include "config.h"
 #include "portd/client.hpp"
 
 namespace portd::client {
 namespace {
 
-// The public enum is written out for users of the C++17 header; it must
-// spell and number every listed code exactly as the daemon does.
-#define PORTD_CLIENT_SAME_CODE(name, exit_status, retryable)                                   \
-  static_assert(static_cast<int>(ErrorCode::name) == static_cast<int>(portd::ErrorCode::name), \
-                "client ErrorCode::" #name " is out of step with model/error_list.hpp");
-PORTD_ERROR_LIST(PORTD_CLIENT_SAME_CODE)
-#undef PORTD_CLIENT_SAME_CODE
-
-// Codes past the daemon's list, in the public enum's order.
-constexpr std::array<std::string_view, 3> kClientCodeNames = {"unavailable", "bad_response",
-                                                              "unknown"};
-static_assert(static_cast<std::size_t>(ErrorCode::unavailable) == portd::kErrorCodeCount);
-static_assert(static_cast<std::size_t>(ErrorCode::unknown) + 1 ==
-              portd::kErrorCodeCount + kClientCodeNames.size());
+// The public enum is written out for users of the C++17 header and its
+// values are frozen (tests/unit/client/error_code_test.cpp pins them), so it
+// cannot follow the daemon's order; codes are matched by name instead. A code
+// added to model/error_list.hpp without a public enumerator fails to compile
+// here.
+ErrorCode to_public(portd::ErrorCode code) noexcept {
+  switch (code) {
+#define PORTD_CLIENT_CODE_CASE(name, exit_status, retryable) \
+  case portd::ErrorCode::name:                               \
+    return ErrorCode::name;
+    PORTD_ERROR_LIST(PORTD_CLIENT_CODE_CASE)
+#undef PORTD_CLIENT_CODE_CASE
+    case portd::ErrorCode::unknown:
+      break;
+  }
+  return ErrorCode::unknown;
+}
 
 ErrorCode parse_code(std::string_view name) noexcept {
-  if (auto code = portd::parse_error_code(name)) return static_cast<ErrorCode>(*code);
-  for (std::size_t i = 0; i < kClientCodeNames.size(); ++i) {
-    if (kClientCodeNames[i] == name) {
-      return static_cast<ErrorCode>(portd::kErrorCodeCount + i);
-    }
+  if (auto code = portd::parse_error_code(name)) return to_public(*code);
+  for (auto code : {ErrorCode::unavailable, ErrorCode::bad_response}) {
+    if (to_string(code) == name) return code;
   }
   return ErrorCode::unknown;
 }
@@ -39,9 +38,20 @@ std::string_view library_version() noexcept {
 }
 
 std::string_view to_string(ErrorCode code) noexcept {
-  auto i = static_cast<std::size_t>(code);
-  if (i < portd::kErrorCodeCount) return portd::to_string(static_cast<portd::ErrorCode>(i));
-  return kClientCodeNames[i - portd::kErrorCodeCount];
+  switch (code) {
+#define PORTD_CLIENT_NAME_CASE(name, exit_status, retryable) \
+  case ErrorCode::name:                                      \
+    return portd::to_string(portd::ErrorCode::name);
+    PORTD_ERROR_LIST(PORTD_CLIENT_NAME_CASE)
+#undef PORTD_CLIENT_NAME_CASE
+    case ErrorCode::unavailable:
+      return "unavailable";
+    case ErrorCode::bad_response:
+      return "bad_response";
+    case ErrorCode::unknown:
+      break;
+  }
+  return "unknown";
 }
 
 Error::Error(ErrorCode code, const std::string& message)

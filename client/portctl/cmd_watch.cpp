@@ -13,6 +13,16 @@ int run(Context& ctx) {
   bool json = ctx.flags.json;
   ctx.client().watch([json](const portd::client::WatchEvent& ev) {
     const auto& a = ev.allocation;
+    if (ev.event == "overflow") {
+      // Like `tail -F` after a truncation: say so on stderr and go on; the
+      // client library watches again on a new connection.
+      fmt::print(stderr,
+                 "portctl: portd dropped this watch: it fell behind and events were lost; "
+                 "watching again\n");
+      if (json) print_json(Json{{"event", "overflow"}}, true);
+      std::fflush(stdout);
+      return true;
+    }
     if (json) {
       Json j = Json::object();
       j["event"] = ev.event;

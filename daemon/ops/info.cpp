@@ -17,35 +17,24 @@ std::int32_t own_pid() {
 }  // namespace
 
 void op_hello(OpContext& ctx) {
-  proto::encode_ok(ctx.out, ctx.request.id, 5, [&](proto::Packer& pk) {
-    proto::pack_key(pk, "server");
-    proto::pack_string(pk, "portd");
-    proto::pack_key(pk, "version");
-    proto::pack_string(pk, PORTD_VERSION);
-    proto::pack_key(pk, "protocol");
-    pk.pack_uint32(proto::kProtocolVersion);
-    proto::pack_key(pk, "max_frame");
-    pk.pack_uint64(ctx.info.max_frame);
-    proto::pack_key(pk, "pid");
-    pk.pack_int32(own_pid());
+  proto::encode_ok(ctx.out, ctx.request.id, [&](proto::MapWriter& m) {
+    m.str("server", "portd");
+    m.str("version", PORTD_VERSION);
+    m.num("protocol", proto::kProtocolVersion);
+    m.num("max_frame", std::uint64_t{ctx.info.max_frame});
+    m.num("pid", own_pid());
   });
 }
 
 void op_health(OpContext& ctx) {
   std::size_t allocations = ctx.registry.count(*ctx.batch);
-  proto::encode_ok(ctx.out, ctx.request.id, 6, [&](proto::Packer& pk) {
-    proto::pack_key(pk, "status");
-    proto::pack_string(pk, "ok");
-    proto::pack_key(pk, "version");
-    proto::pack_string(pk, PORTD_VERSION);
-    proto::pack_key(pk, "pid");
-    pk.pack_int32(own_pid());
-    proto::pack_key(pk, "uptime_seconds");
-    pk.pack_int64(ctx.now - ctx.info.started_at);
-    proto::pack_key(pk, "allocations");
-    pk.pack_uint64(allocations);
-    proto::pack_key(pk, "connections");
-    pk.pack_uint64(ctx.info.connections);
+  proto::encode_ok(ctx.out, ctx.request.id, [&](proto::MapWriter& m) {
+    m.str("status", "ok");
+    m.str("version", PORTD_VERSION);
+    m.num("pid", own_pid());
+    m.num("uptime_seconds", std::int64_t{ctx.now - ctx.info.started_at});
+    m.num("allocations", std::uint64_t{allocations});
+    m.num("connections", std::uint64_t{ctx.info.connections});
   });
 }
 

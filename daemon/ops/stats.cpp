@@ -8,30 +8,23 @@ constexpr double kWarnPercent = 85.0;
 void op_stats(OpContext& ctx) {
   std::vector<PoolStats> pools = ctx.registry.stats(*ctx.batch);
   std::size_t total = ctx.registry.count(*ctx.batch);
-  proto::encode_ok(ctx.out, ctx.request.id, 2, [&](proto::Packer& pk) {
-    proto::pack_key(pk, "allocations");
-    pk.pack_uint64(total);
-    proto::pack_key(pk, "pools");
-    pk.pack_array(static_cast<std::uint32_t>(pools.size()));
-    for (const PoolStats& p : pools) {
-      pk.pack_map(8);
-      proto::pack_key(pk, "name");
-      proto::pack_string(pk, p.name);
-      proto::pack_key(pk, "start");
-      pk.pack_uint16(p.range.first);
-      proto::pack_key(pk, "end");
-      pk.pack_uint16(p.range.last);
-      proto::pack_key(pk, "size");
-      pk.pack_uint32(p.size);
-      proto::pack_key(pk, "allocated");
-      pk.pack_uint32(p.allocated);
-      proto::pack_key(pk, "free");
-      pk.pack_uint32(p.free);
-      proto::pack_key(pk, "percent");
-      pk.pack_double(p.percent);
-      proto::pack_key(pk, "warning");
-      pk.pack(p.percent >= kWarnPercent);
-    }
+  proto::encode_ok(ctx.out, ctx.request.id, [&](proto::MapWriter& m) {
+    m.num("allocations", std::uint64_t{total});
+    m.value("pools", [&](proto::Packer& pk) {
+      pk.pack_array(static_cast<std::uint32_t>(pools.size()));
+      for (const PoolStats& p : pools) {
+        proto::pack_map(pk, [&](proto::MapWriter& pool) {
+          pool.str("name", p.name);
+          pool.num("start", p.range.first);
+          pool.num("end", p.range.last);
+          pool.num("size", p.size);
+          pool.num("allocated", p.allocated);
+          pool.num("free", p.free);
+          pool.num("percent", p.percent);
+          pool.num("warning", p.percent >= kWarnPercent);
+        });
+      }
+    });
   });
 }
 

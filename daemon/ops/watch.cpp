@@ -11,16 +11,21 @@ namespace portd::daemon {
 
 void Server::publish(const std::vector<Event>& events) {
   if (events.empty()) return;
-  std::string frames;
+  // flush() and close_after_flush() may close a connection, which erases
+  // it from connections_ (the object lives until uv_close calls back): walk
+  // a copy.
+  std::vector<Connection*> watchers;
   for (auto& [id, c] : connections_) {
-    if (!c->watch_id() || c->closing()) continue;
+    if (c->watch_id() && !c->closing()) watchers.push_back(c);
+  }
+  std::string frames;
+  for (Connection* c : watchers) {
+    if (c->closing()) continue;
     frames.clear();
     for (const Event& e : events) {
-      proto::encode_ok(frames, *c->watch_id(), 2, [&](proto::Packer& pk) {
-        proto::pack_key(pk, "event");
-        proto::pack_string(pk, e.kind == Event::Kind::allocated ? "allocated" : "released");
-        proto::pack_key(pk, "allocation");
-        proto::pack_allocation(pk, e.allocation);
+      proto::encode_ok(frames, *c->watch_id(), [&](proto::MapWriter& m) {
+        m.str("event", e.kind == Event::Kind::allocated ? "allocated" : "released");
+        m.value("allocation", [&](proto::Packer& pk) { proto::pack_allocation(pk, e.allocation); });
       });
     }
     if (c->pending_bytes() + frames.size() > options_.config.max_pending_output) {
@@ -32,10 +37,8 @@ void Server::publish(const std::vector<Event>& events) {
           "connection {}: watcher fell {} bytes behind; sending overflow and "
           "closing it",
           c->id(), c->pending_bytes());
-      proto::encode_ok(c->output(), *c->watch_id(), 1, [&](proto::Packer& pk) {
-        proto::pack_key(pk, "event");
-        proto::pack_string(pk, "overflow");
-      });
+      proto::encode_ok(c->output(), *c->watch_id(),
+                       [&](proto::MapWriter& m) { m.str("event", "overflow"); });
       c->stop_watching();
       c->flush();
       c->close_after_flush();
@@ -48,10 +51,7 @@ void Server::publish(const std::vector<Event>& events) {
 
 void op_watch(OpContext& ctx) {
   if (ctx.conn) ctx.conn->start_watching(ctx.request.id);
-  proto::encode_ok(ctx.out, ctx.request.id, 1, [&](proto::Packer& pk) {
-    proto::pack_key(pk, "watching");
-    pk.pack_true();
-  });
+  proto::encode_ok(ctx.out, ctx.request.id, [&](proto::MapWriter& m) { m.num("watching", true); });
 }
 
 }  // namespace portd::daemon

@@ -8,7 +8,8 @@
 // what portctl(1) exits with when the daemon answers with it ("EXIT STATUS")
 // and `retryable` says whether the same request, sent again unchanged on a
 // new connection, may succeed without anything else changing (only `busy`).
-// Keep the order: the client library's public enum mirrors it.
+// The order numbers the daemon's internal enum only; the client library's
+// public enum matches these codes by name and appends new ones at its end.
 #pragma once
 
 #define PORTD_ERROR_LIST(X)        \

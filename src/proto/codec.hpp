@@ -15,8 +15,13 @@
 
 #include <msgpack.hpp>
 
+#include "model/allocate_request.hpp"
 #include "model/allocation.hpp"
 #include "model/error.hpp"
+#include "proto/allocation.hpp"
+#include "proto/map_writer.hpp"
+#include "proto/read.hpp"
+#include "proto/sink.hpp"
 
 namespace portd::proto {
 
@@ -56,25 +61,15 @@ struct ServiceRequest {
 };
 
 /// A decoded request. Which fields are meaningful depends on `op`:
-/// allocate: key, port (0 = auto), pool, description, worktree, pid,
-///   ttl_seconds, replace, force; check: port; list/release: filter
-///   (release also by filter.id, sent as "allocation_id"); gc: dry_run;
-///   import: records, replace; allocate_all: key.app, key.instance,
-///   worktree, services.
-struct Request {
+/// allocate: the AllocateRequest fields but allocated_by and prefer (port
+///   0 = auto); check: port; list/release: filter (release also by
+///   filter.id, sent as "allocation_id"); gc: dry_run; import: records,
+///   replace; allocate_all: key.app, key.instance, worktree, services.
+struct Request : AllocateRequest {
   std::uint64_t id = 0;
   std::uint32_t version = kProtocolVersion;
   Op op = Op::health;
 
-  AllocationKey key;
-  Port port = 0;
-  std::string pool;
-  std::string description;
-  std::string worktree;
-  std::uint32_t pid = 0;
-  std::int64_t ttl_seconds = 0;  ///< lease length; 0 = no lease
-  bool replace = false;          ///< allocate: move an existing key to `port`; import: overwrite
-  bool force = false;            ///< allocate: register an explicit port the OS has bound
   Filter filter;
   bool dry_run = false;
   std::vector<Allocation> records;
@@ -117,52 +112,22 @@ Request decode_request(std::string_view payload);
 /// op; optional ones only when set (allocate's port when non-zero, ...).
 void encode_request(std::string& out, const Request& request);
 
-/// The packer type every encoder here writes with.
-class FrameSink;
-using Packer = msgpack::packer<FrameSink>;
-
-/// Appends to a std::string; msgpack's packer writes through it.
-class FrameSink {
- public:
-  explicit FrameSink(std::string& out) : out_(&out) {}
-  void write(const char* data, std::size_t n) { out_->append(data, n); }
-
- private:
-  std::string* out_;
-};
-
-/// Builds one frame at the end of `out`: reserves the length prefix on
-/// construction; finish() fills it in.
-class FrameWriter {
- public:
-  explicit FrameWriter(std::string& out);
-  Packer& packer() noexcept { return packer_; }
-  /// Completes the frame; call exactly once.
-  void finish();
-
- private:
-  std::string* out_;
-  std::size_t start_;
-  FrameSink sink_;
-  Packer packer_;
-};
-
-/// Packs a string-keyed field name.
-inline void pack_key(Packer& pk, std::string_view key) {
-  pk.pack_str(static_cast<uint32_t>(key.size()))
-      .pack_str_body(key.data(), static_cast<uint32_t>(key.size()));
+/// Appends a success response: a map with "id", "ok": true and the fields
+/// that `fields(MapWriter&)` adds (it runs twice; see MapWriter::pack).
+template <class Fields>
+void encode_ok(std::string& out, std::uint64_t id, Fields&& fields) {
+  FrameWriter w(out);
+  pack_map(w.packer(), [&](MapWriter& m) {
+    m.num("id", id);
+    m.num("ok", true);
+    fields(m);
+  });
+  w.finish();
 }
-/// Packs a string value.
-inline void pack_string(Packer& pk, std::string_view s) {
-  pack_key(pk, s);
-}
-
-/// Packs an allocation as a map with every field of the data model
-/// (created_at/expires_at as RFC 3339 strings; expires_at omitted when 0).
-void pack_allocation(Packer& pk, const Allocation& a);
 
 /// Appends a success response: a map with "id", "ok": true and
-/// `extra_fields` more key/value pairs that `body(pk)` packs.
+/// `extra_fields` more key/value pairs that `body(pk)` packs. For replies
+/// built by hand (tests); the daemon uses the MapWriter form above.
 template <class Body>
 void encode_ok(std::string& out, std::uint64_t id, std::uint32_t extra_fields, Body&& body) {
   FrameWriter w(out);
@@ -196,14 +161,5 @@ struct Response {
 /// build does not list becomes ErrorCode::unknown with its wire spelling
 /// (Error::code_name()); "limit" (busy) is kept as Error::limit().
 Response decode_response(std::string_view payload);
-
-/// Reads an allocation map of a reply (as packed by pack_allocation). Throws
-/// Error(invalid_request) naming the bad field. Free text is not checked for
-/// UTF-8 here (import records are, in decode_request): records stored by an
-/// older daemon must stay readable.
-Allocation unpack_allocation(const msgpack::object& o);
-
-/// Looks up `key` in a msgpack map; nullptr when absent or `o` is no map.
-const msgpack::object* map_find(const msgpack::object& o, std::string_view key) noexcept;
 
 }  // namespace portd::proto

@@ -60,8 +60,9 @@ struct Allocation {
   std::int64_t expires_at = 0;  ///< lease end in seconds since the epoch; 0 = no lease
 };
 
-/// Protocol error codes (portd-protocol(7) "ERRORS"), in the daemon's order,
-/// plus three that only the client produces.
+/// Protocol error codes (portd-protocol(7) "ERRORS") plus three that only
+/// the client produces. The numeric values are part of the library's ABI:
+/// a new code is appended at the end, never inserted.
 enum class ErrorCode : std::uint8_t {
   invalid_request,
   unsupported_version,
@@ -76,11 +77,12 @@ enum class ErrorCode : std::uint8_t {
   permission_denied,
   store_full,
   internal,
-  busy,  ///< the daemon was at its connection limit for the whole connect timeout
   // Client-side codes, never sent by the daemon:
   unavailable,   ///< no daemon answered (autostart off or failed, connection lost)
   bad_response,  ///< the daemon's reply could not be understood
   unknown,       ///< a code this library does not know; see Error::code_name()
+  // Daemon codes added later, appended so the values above keep their numbers:
+  busy,  ///< the daemon was at its connection limit for the whole connect timeout
 };
 
 /// Wire spelling of a code ("port_taken"); client-side codes spell as their
@@ -261,7 +263,10 @@ struct ExportResult {
 
 /// One event of a watch stream.
 struct WatchEvent {
-  std::string event;  ///< "allocated" or "released"
+  /// "allocated" or "released"; or "overflow": portd dropped the watch
+  /// because the caller fell behind in reading (portd-protocol(7) WATCH), so
+  /// the events since are lost and `allocation` is empty.
+  std::string event;
   Allocation allocation;
 };
 
@@ -360,8 +365,10 @@ class PORTD_CLIENT_API Client {
   /// on conflicts without `replace`.
   std::uint64_t import_allocations(const std::vector<Allocation>& allocations, bool replace);
   /// Streams allocation events on a dedicated connection, calling
-  /// `on_event` for each until it returns false. Throws Error(unavailable)
-  /// when the daemon closes the stream.
+  /// `on_event` for each until it returns false. After an "overflow" event
+  /// for which `on_event` returns true, watches again on a new connection
+  /// (list() tells what was missed). Throws Error(unavailable) when the
+  /// daemon closes the stream otherwise.
   void watch(const std::function<bool(const WatchEvent&)>& on_event);
 
  private:
