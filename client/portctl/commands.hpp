@@ -30,6 +30,7 @@ Runner setup_allocate(CLI::App& cmd);
 Runner setup_check(CLI::App& cmd);
 Runner setup_compose(CLI::App& cmd);
 Runner setup_completion(CLI::App& cmd);
+Runner setup_doctor(CLI::App& cmd);
 Runner setup_env(CLI::App& cmd);
 Runner setup_exec(CLI::App& cmd);
 Runner setup_export(CLI::App& cmd);
@@ -58,6 +59,8 @@ inline constexpr std::array kCommands = {
                 setup_completion},
     CommandSpec{"compose", "Write the compose .env (project name, ports) and show ports: edits",
                 setup_compose},
+    CommandSpec{"doctor", "Check the setup (daemon, socket, directories, store, config)",
+                setup_doctor},
     CommandSpec{"env", "Print or write NAME_PORT=N lines for this app/instance", setup_env},
     CommandSpec{"exec", "Run a command with PORT and NAME_PORT set", setup_exec},
     CommandSpec{"export", "Write all allocations as JSON", setup_export},
