@@ -288,10 +288,13 @@ UniqueFd connect_daemon(const std::filesystem::path& socket, const Options& opti
                                                     socket.string(), errno_text(first.error)));
   }
   if (!autostart_enabled(options)) {
+    // Name the switch that is actually off: the caller's option (portctl
+    // --no-autostart) or the environment.
     throw Error(ErrorCode::unavailable,
-                fmt::format("failed to connect to portd at '{}': {} (autostart is off; start "
-                            "portd or unset PORTD_NO_AUTOSTART)",
-                            socket.string(), errno_text(first.error)));
+                fmt::format("failed to connect to portd at '{}': {} (autostart is off{}; start "
+                            "portd first)",
+                            socket.string(), errno_text(first.error),
+                            options.autostart ? " by PORTD_NO_AUTOSTART" : ""));
   }
 
   std::filesystem::path log;

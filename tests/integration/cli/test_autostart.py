@@ -62,7 +62,7 @@ class Autostart(PortctlTestCase):
         r = self.portctl("--no-autostart", "list")
         self.assertEqual(r.returncode, 1)
         self.assertIn(f"failed to connect to portd at '{self.socket}'", r.stderr)
-        self.assertIn("autostart is off", r.stderr)
+        self.assertIn("autostart is off; start portd first", r.stderr)
         self.assertEqual(daemon_pids(self.socket), [])
         # The flag is accepted after the subcommand too.
         r = self.portctl("list", "--no-autostart")
@@ -71,7 +71,7 @@ class Autostart(PortctlTestCase):
     def test_no_autostart_environment(self):
         r = self.portctl("health", env={"PORTD_NO_AUTOSTART": "1"})
         self.assertEqual(r.returncode, 1)
-        self.assertIn("autostart is off", r.stderr)
+        self.assertIn("autostart is off by PORTD_NO_AUTOSTART", r.stderr)
         self.assertEqual(daemon_pids(self.socket), [])
 
     def test_failing_daemon_names_socket_and_log(self):
