@@ -11,6 +11,7 @@
 #include "portd/client.hpp"
 #include "proto/codec.hpp"
 #include "proto/ops/allocate.hpp"
+#include "proto/ops/check.hpp"
 
 namespace portd::client {
 namespace {
@@ -258,14 +259,15 @@ CheckResult Client::check(std::uint16_t port) {
   auto req = Impl::make(proto::Op::check);
   req.port = port;
   return impl_->call(req, true, [](const proto::Response& r) {
+    proto::CheckReply c = proto::decode_check_reply(r);
     CheckResult out;
-    out.port = proto::read_or_zero(field(r, "port"), "port", proto::as_uint16);
-    out.available = as_bool(field(r, "available"), "available");
-    if (const auto* h = field(r, "holder")) out.holder = as_allocation(h, "holder");
-    out.reserved = as_bool(field(r, "reserved"), "reserved");
-    out.in_use = as_bool(field(r, "in_use"), "in_use");
-    out.pid = static_cast<std::uint32_t>(as_uint(field(r, "pid"), "pid"));
-    out.command = as_string(field(r, "command"), "command");
+    out.port = c.port;
+    out.available = c.available;
+    if (c.holder) out.holder = detail::to_public(*c.holder);
+    out.reserved = c.reserved;
+    out.in_use = c.in_use;
+    out.pid = c.pid;
+    out.command = std::move(c.command);
     return out;
   });
 }

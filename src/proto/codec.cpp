@@ -9,6 +9,7 @@
 #include "model/validate.hpp"
 #include "proto/fields.hpp"
 #include "proto/ops/allocate.hpp"
+#include "proto/ops/check.hpp"
 
 namespace portd::proto {
 namespace {
@@ -154,8 +155,7 @@ void read_fields(const Fields& f, Request& r, std::size_t payload_size) {
       read_allocate_all(f, r);
       break;
     case Op::check:
-      if (!f[Key::port]) fail("field 'port' is required");
-      r.port = as_port(*f[Key::port], "port");
+      read_check(f, r);
       break;
     case Op::list:
       read_filter(f, r.filter);
@@ -200,7 +200,7 @@ void add_request_fields(MapWriter& m, const Request& r) {
       add_allocate_all(m, r);
       break;
     case Op::check:
-      m.num("port", r.port);
+      add_check(m, r);
       break;
     case Op::list:
     case Op::release:
