@@ -12,6 +12,7 @@
 #include "proto/codec.hpp"
 #include "proto/ops/allocate.hpp"
 #include "proto/ops/check.hpp"
+#include "proto/ops/list.hpp"
 
 namespace portd::client {
 namespace {
@@ -251,7 +252,9 @@ std::vector<Allocation> Client::list(const Filter& filter) {
   auto req = Impl::make(proto::Op::list);
   req.filter = detail::to_model(filter);
   return impl_->call(req, true, [](const proto::Response& r) {
-    return as_allocations(field(r, "allocations"), "allocations");
+    std::vector<Allocation> out;
+    for (const auto& a : proto::decode_list_reply(r)) out.push_back(detail::to_public(a));
+    return out;
   });
 }
 

@@ -10,6 +10,7 @@
 #include "proto/fields.hpp"
 #include "proto/ops/allocate.hpp"
 #include "proto/ops/check.hpp"
+#include "proto/ops/list.hpp"
 
 namespace portd::proto {
 namespace {
@@ -95,15 +96,6 @@ std::string describe_unpack_failure(const std::exception& e) {
 
 // --- request fields per op -----------------------------------------------------------
 
-void read_filter(const Fields& f, Filter& filter) {
-  if (const auto* o = f[Key::allocation_id]) filter.id = as_uint(*o, "allocation_id");
-  if (const auto* o = f[Key::app]) filter.app = std::string(as_utf8(*o, "app"));
-  if (const auto* o = f[Key::instance]) filter.instance = std::string(as_utf8(*o, "instance"));
-  if (const auto* o = f[Key::service]) filter.service = std::string(as_utf8(*o, "service"));
-  if (const auto* o = f[Key::port]) filter.port = as_port(*o, "port");
-  validate_filter(filter);
-}
-
 void read_import(const Fields& f, Request& r, std::size_t payload_size) {
   const msgpack::object* list = f[Key::allocations];
   if (!list) fail("field 'allocations' is required");
@@ -182,14 +174,6 @@ void read_fields(const Fields& f, Request& r, std::size_t payload_size) {
 }
 
 // --- encoding helpers -------------------------------------------------------------
-
-void add_filter(MapWriter& m, const Filter& f) {
-  if (f.id) m.num("allocation_id", *f.id);
-  if (f.app) m.str("app", *f.app);
-  if (f.instance) m.str("instance", *f.instance);
-  if (f.service) m.str("service", *f.service);
-  if (f.port) m.num("port", *f.port);
-}
 
 void add_request_fields(MapWriter& m, const Request& r) {
   switch (r.op) {
