@@ -13,6 +13,7 @@
 #include "proto/ops/allocate.hpp"
 #include "proto/ops/check.hpp"
 #include "proto/ops/list.hpp"
+#include "proto/ops/release.hpp"
 
 namespace portd::client {
 namespace {
@@ -225,9 +226,10 @@ std::vector<AllocateResult> Client::allocate_all(const AllocateAllRequest& a) {
 
 namespace {
 ReleaseResult read_release(const proto::Response& r) {
+  proto::ReleaseReply reply = proto::decode_release_reply(r);
   ReleaseResult out;
-  out.released = as_uint(field(r, "released"), "released");
-  out.allocations = as_allocations(field(r, "allocations"), "allocations");
+  out.released = reply.released;
+  for (const auto& a : reply.allocations) out.allocations.push_back(detail::to_public(a));
   return out;
 }
 }  // namespace

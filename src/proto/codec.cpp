@@ -11,6 +11,7 @@
 #include "proto/ops/allocate.hpp"
 #include "proto/ops/check.hpp"
 #include "proto/ops/list.hpp"
+#include "proto/ops/release.hpp"
 
 namespace portd::proto {
 namespace {
@@ -153,10 +154,7 @@ void read_fields(const Fields& f, Request& r, std::size_t payload_size) {
       read_filter(f, r.filter);
       break;
     case Op::release:
-      read_filter(f, r.filter);
-      if (r.filter.empty()) {
-        fail("release needs allocation_id or at least one of app, instance, service, port");
-      }
+      read_release(f, r);
       break;
     case Op::gc:
       if (const auto* o = f[Key::dry_run]) r.dry_run = as_bool(*o, "dry_run");
