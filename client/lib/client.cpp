@@ -12,6 +12,7 @@
 #include "proto/codec.hpp"
 #include "proto/ops/allocate.hpp"
 #include "proto/ops/check.hpp"
+#include "proto/ops/health.hpp"
 #include "proto/ops/list.hpp"
 #include "proto/ops/release.hpp"
 
@@ -179,27 +180,21 @@ const std::filesystem::path& Client::socket_path() const noexcept {
 HelloResult Client::hello() {
   auto req = Impl::make(proto::Op::hello);
   return impl_->call(req, true, [](const proto::Response& r) {
-    HelloResult out;
-    out.server = as_string(field(r, "server"), "server");
-    out.version = as_string(field(r, "version"), "version");
-    out.protocol = static_cast<std::uint32_t>(as_uint(field(r, "protocol"), "protocol"));
-    out.max_frame = as_uint(field(r, "max_frame"), "max_frame");
-    out.pid = static_cast<std::uint32_t>(as_uint(field(r, "pid"), "pid"));
-    return out;
+    proto::HelloReply h = proto::decode_hello_reply(r);
+    return HelloResult{std::move(h.server), std::move(h.version), h.protocol, h.max_frame, h.pid};
   });
 }
 
 HealthResult Client::health() {
   auto req = Impl::make(proto::Op::health);
   return impl_->call(req, true, [](const proto::Response& r) {
-    HealthResult out;
-    out.status = as_string(field(r, "status"), "status");
-    out.version = as_string(field(r, "version"), "version");
-    out.pid = static_cast<std::uint32_t>(as_uint(field(r, "pid"), "pid"));
-    out.uptime_seconds = as_uint(field(r, "uptime_seconds"), "uptime_seconds");
-    out.allocations = as_uint(field(r, "allocations"), "allocations");
-    out.connections = as_uint(field(r, "connections"), "connections");
-    return out;
+    proto::HealthReply h = proto::decode_health_reply(r);
+    return HealthResult{std::move(h.status),
+                        std::move(h.version),
+                        h.pid,
+                        static_cast<std::uint64_t>(h.uptime_seconds),
+                        h.allocations,
+                        h.connections};
   });
 }
 
