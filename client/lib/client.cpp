@@ -15,6 +15,7 @@
 #include "proto/ops/health.hpp"
 #include "proto/ops/list.hpp"
 #include "proto/ops/release.hpp"
+#include "proto/ops/stats.hpp"
 
 namespace portd::client {
 namespace {
@@ -275,20 +276,13 @@ CheckResult Client::check(std::uint16_t port) {
 StatsResult Client::stats() {
   auto req = Impl::make(proto::Op::stats);
   return impl_->call(req, true, [](const proto::Response& r) {
+    proto::StatsReply reply = proto::decode_stats_reply(r);
     StatsResult out;
-    out.allocations = as_uint(field(r, "allocations"), "allocations");
-    for_each_element(field(r, "pools"), "pools", [&](const msgpack::object& p) {
-      PoolStats s;
-      s.name = as_string(field(p, "name"), "pools.name");
-      s.start = proto::read_or_zero(field(p, "start"), "pools.start", proto::as_uint16);
-      s.end = proto::read_or_zero(field(p, "end"), "pools.end", proto::as_uint16);
-      s.size = as_uint(field(p, "size"), "pools.size");
-      s.allocated = as_uint(field(p, "allocated"), "pools.allocated");
-      s.free = as_uint(field(p, "free"), "pools.free");
-      s.percent = proto::read_or_zero(field(p, "percent"), "pools.percent", proto::as_double);
-      s.warning = as_bool(field(p, "warning"), "pools.warning");
-      out.pools.push_back(std::move(s));
-    });
+    out.allocations = reply.allocations;
+    for (proto::PoolReply& p : reply.pools) {
+      out.pools.push_back(
+          {std::move(p.name), p.start, p.end, p.size, p.allocated, p.free, p.percent, p.warning});
+    }
     return out;
   });
 }
