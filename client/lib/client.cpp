@@ -12,6 +12,7 @@
 #include "proto/codec.hpp"
 #include "proto/ops/allocate.hpp"
 #include "proto/ops/check.hpp"
+#include "proto/ops/gc.hpp"
 #include "proto/ops/health.hpp"
 #include "proto/ops/list.hpp"
 #include "proto/ops/release.hpp"
@@ -33,21 +34,12 @@ const msgpack::object* field(const proto::Response& r, std::string_view key) {
   return (o && o->type == msgpack::type::NIL) ? nullptr : o;
 }
 
-const msgpack::object* field(const msgpack::object& map, std::string_view key) {
-  const auto* o = proto::map_find(map, key);
-  return (o && o->type == msgpack::type::NIL) ? nullptr : o;
-}
-
 std::string as_string(const msgpack::object* o, std::string_view name) {
   return std::string(proto::read_or_zero(o, name, proto::as_string));
 }
 
 std::uint64_t as_uint(const msgpack::object* o, std::string_view name) {
   return proto::read_or_zero(o, name, proto::as_uint);
-}
-
-bool as_bool(const msgpack::object* o, std::string_view name) {
-  return proto::read_or_zero(o, name, proto::as_bool);
 }
 
 Allocation as_allocation(const msgpack::object* o, std::string_view name) {
@@ -59,14 +51,6 @@ std::vector<Allocation> as_allocations(const msgpack::object* o, std::string_vie
   std::vector<Allocation> out;
   for (const auto& a : proto::unpack_allocations(o, name)) out.push_back(detail::to_public(a));
   return out;
-}
-
-template <class F>
-void for_each_element(const msgpack::object* o, std::string_view name, F&& f) {
-  if (!o || o->type == msgpack::type::NIL) return;
-  if (o->type != msgpack::type::ARRAY)
-    proto::fail(fmt::format("field '{}' must be an array", name));
-  for (std::uint32_t i = 0; i < o->via.array.size; ++i) f(o->via.array.ptr[i]);
 }
 
 std::filesystem::path resolve_socket(const Options& options) {
@@ -291,14 +275,12 @@ GcResult Client::gc(bool dry_run) {
   auto req = Impl::make(proto::Op::gc);
   req.dry_run = dry_run;
   return impl_->call(req, dry_run, [](const proto::Response& r) {
+    proto::GcReply reply = proto::decode_gc_reply(r);
     GcResult out;
-    out.dry_run = as_bool(field(r, "dry_run"), "dry_run");
-    for_each_element(field(r, "removed"), "removed", [&](const msgpack::object& e) {
-      GcEntry g;
-      g.allocation = as_allocation(field(e, "allocation"), "removed.allocation");
-      g.reason = as_string(field(e, "reason"), "removed.reason");
-      out.removed.push_back(std::move(g));
-    });
+    out.dry_run = reply.dry_run;
+    for (proto::GcRemoved& e : reply.removed) {
+      out.removed.push_back({detail::to_public(e.allocation), std::move(e.reason)});
+    }
     return out;
   });
 }

@@ -10,6 +10,7 @@
 #include "proto/fields.hpp"
 #include "proto/ops/allocate.hpp"
 #include "proto/ops/check.hpp"
+#include "proto/ops/gc.hpp"
 #include "proto/ops/list.hpp"
 #include "proto/ops/release.hpp"
 
@@ -157,7 +158,7 @@ void read_fields(const Fields& f, Request& r, std::size_t payload_size) {
       read_release(f, r);
       break;
     case Op::gc:
-      if (const auto* o = f[Key::dry_run]) r.dry_run = as_bool(*o, "dry_run");
+      read_gc(f, r);
       break;
     case Op::import:
       read_import(f, r, payload_size);
@@ -189,7 +190,7 @@ void add_request_fields(MapWriter& m, const Request& r) {
       add_filter(m, r.filter);
       break;
     case Op::gc:
-      m.num("dry_run", r.dry_run);
+      add_gc(m, r);
       break;
     case Op::import:
       m.value("allocations", [&](Packer& pk) { pack_allocations(pk, r.records); });
