@@ -17,6 +17,7 @@
 #include "proto/ops/list.hpp"
 #include "proto/ops/release.hpp"
 #include "proto/ops/stats.hpp"
+#include "proto/ops/transfer.hpp"
 
 namespace portd::client {
 namespace {
@@ -38,19 +39,9 @@ std::string as_string(const msgpack::object* o, std::string_view name) {
   return std::string(proto::read_or_zero(o, name, proto::as_string));
 }
 
-std::uint64_t as_uint(const msgpack::object* o, std::string_view name) {
-  return proto::read_or_zero(o, name, proto::as_uint);
-}
-
 Allocation as_allocation(const msgpack::object* o, std::string_view name) {
   if (!o) proto::fail(fmt::format("field '{}' is required", name));
   return detail::to_public(proto::unpack_allocation(*o));
-}
-
-std::vector<Allocation> as_allocations(const msgpack::object* o, std::string_view name) {
-  std::vector<Allocation> out;
-  for (const auto& a : proto::unpack_allocations(o, name)) out.push_back(detail::to_public(a));
-  return out;
 }
 
 std::filesystem::path resolve_socket(const Options& options) {
@@ -288,10 +279,11 @@ GcResult Client::gc(bool dry_run) {
 ExportResult Client::export_allocations() {
   auto req = Impl::make(proto::Op::export_);
   return impl_->call(req, true, [](const proto::Response& r) {
+    proto::ExportReply reply = proto::decode_export_reply(r);
     ExportResult out;
-    out.version = static_cast<std::uint32_t>(as_uint(field(r, "version"), "version"));
-    out.exported_at = as_string(field(r, "exported_at"), "exported_at");
-    out.allocations = as_allocations(field(r, "allocations"), "allocations");
+    out.version = reply.version;
+    out.exported_at = std::move(reply.exported_at);
+    for (const auto& a : reply.allocations) out.allocations.push_back(detail::to_public(a));
     return out;
   });
 }
@@ -301,9 +293,7 @@ std::uint64_t Client::import_allocations(const std::vector<Allocation>& allocati
   req.records.reserve(allocations.size());
   for (const auto& a : allocations) req.records.push_back(detail::to_model(a));
   req.replace = replace;
-  return impl_->call(req, false, [](const proto::Response& r) {
-    return as_uint(field(r, "imported"), "imported");
-  });
+  return impl_->call(req, false, proto::decode_import_reply);
 }
 
 namespace {

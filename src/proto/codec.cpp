@@ -13,6 +13,7 @@
 #include "proto/ops/gc.hpp"
 #include "proto/ops/list.hpp"
 #include "proto/ops/release.hpp"
+#include "proto/ops/transfer.hpp"
 
 namespace portd::proto {
 namespace {
@@ -98,23 +99,6 @@ std::string describe_unpack_failure(const std::exception& e) {
 
 // --- request fields per op -----------------------------------------------------------
 
-void read_import(const Fields& f, Request& r, std::size_t payload_size) {
-  const msgpack::object* list = f[Key::allocations];
-  if (!list) fail("field 'allocations' is required");
-  if (list->type != msgpack::type::ARRAY) fail("field 'allocations' must be an array");
-  // Reserve by what the payload can hold, not by the header's claim: an
-  // allocation map takes well over 32 bytes on the wire.
-  r.records.reserve(std::min<std::size_t>(list->via.array.size, payload_size / 32));
-  for (std::uint32_t i = 0; i < list->via.array.size; ++i) {
-    try {
-      r.records.push_back(read_allocation(list->via.array.ptr[i], true));
-    } catch (const Error& e) {
-      throw Error(e.code(), fmt::format("allocations[{}]: {}", i, e.what()));
-    }
-  }
-  if (const auto* o = f[Key::replace]) r.replace = as_bool(*o, "replace");
-}
-
 void read_fields(const Fields& f, Request& r, std::size_t payload_size) {
   // Required: a request without it cannot say which protocol it speaks.
   const msgpack::object* version = f[Key::v];
@@ -193,8 +177,7 @@ void add_request_fields(MapWriter& m, const Request& r) {
       add_gc(m, r);
       break;
     case Op::import:
-      m.value("allocations", [&](Packer& pk) { pack_allocations(pk, r.records); });
-      if (r.replace) m.num("replace", true);
+      add_import(m, r);
       break;
     case Op::export_:
     case Op::health:
