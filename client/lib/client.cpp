@@ -18,31 +18,12 @@
 #include "proto/ops/release.hpp"
 #include "proto/ops/stats.hpp"
 #include "proto/ops/transfer.hpp"
+#include "proto/ops/watch.hpp"
 
 namespace portd::client {
 namespace {
 
 using detail::Clock;
-
-// --- reading reply fields --------------------------------------------------
-//
-// The codec's readers; replies leave out what is not set, so an absent or
-// nil field reads as zero. A wrong type throws portd::Error, which
-// Impl::call reports as bad_response.
-
-const msgpack::object* field(const proto::Response& r, std::string_view key) {
-  const auto* o = r.find(key);
-  return (o && o->type == msgpack::type::NIL) ? nullptr : o;
-}
-
-std::string as_string(const msgpack::object* o, std::string_view name) {
-  return std::string(proto::read_or_zero(o, name, proto::as_string));
-}
-
-Allocation as_allocation(const msgpack::object* o, std::string_view name) {
-  if (!o) proto::fail(fmt::format("field '{}' is required", name));
-  return detail::to_public(proto::unpack_allocation(*o));
-}
 
 std::filesystem::path resolve_socket(const Options& options) {
   std::filesystem::path p = options.socket_path;
@@ -333,13 +314,14 @@ WatchEnd watch_once(detail::Connection& c, std::uint64_t id, std::chrono::millis
         first = false;
         continue;  // {"watching": true}
       }
+      proto::WatchEvent e = proto::decode_watch_event(r);
       WatchEvent ev;
-      ev.event = as_string(field(r, "event"), "event");
-      if (ev.event == "overflow") {
-        // The daemon sends nothing more and closes this connection.
+      ev.event = std::move(e.event);
+      if (!e.allocation) {
+        // overflow: the daemon sends nothing more and closes this connection.
         return on_event(ev) ? WatchEnd::overflowed : WatchEnd::stopped;
       }
-      ev.allocation = as_allocation(field(r, "allocation"), "allocation");
+      ev.allocation = detail::to_public(*e.allocation);
       if (!on_event(ev)) return WatchEnd::stopped;
     }
   } catch (const detail::ConnectionLost&) {
