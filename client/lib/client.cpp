@@ -11,58 +11,19 @@
 #include "portd/client.hpp"
 #include "proto/codec.hpp"
 #include "proto/ops/allocate.hpp"
+#include "proto/ops/check.hpp"
+#include "proto/ops/gc.hpp"
+#include "proto/ops/health.hpp"
+#include "proto/ops/list.hpp"
+#include "proto/ops/release.hpp"
+#include "proto/ops/stats.hpp"
+#include "proto/ops/transfer.hpp"
+#include "proto/ops/watch.hpp"
 
 namespace portd::client {
 namespace {
 
 using detail::Clock;
-
-// --- reading reply fields --------------------------------------------------
-//
-// The codec's readers; replies leave out what is not set, so an absent or
-// nil field reads as zero. A wrong type throws portd::Error, which
-// Impl::call reports as bad_response.
-
-const msgpack::object* field(const proto::Response& r, std::string_view key) {
-  const auto* o = r.find(key);
-  return (o && o->type == msgpack::type::NIL) ? nullptr : o;
-}
-
-const msgpack::object* field(const msgpack::object& map, std::string_view key) {
-  const auto* o = proto::map_find(map, key);
-  return (o && o->type == msgpack::type::NIL) ? nullptr : o;
-}
-
-std::string as_string(const msgpack::object* o, std::string_view name) {
-  return std::string(proto::read_or_zero(o, name, proto::as_string));
-}
-
-std::uint64_t as_uint(const msgpack::object* o, std::string_view name) {
-  return proto::read_or_zero(o, name, proto::as_uint);
-}
-
-bool as_bool(const msgpack::object* o, std::string_view name) {
-  return proto::read_or_zero(o, name, proto::as_bool);
-}
-
-Allocation as_allocation(const msgpack::object* o, std::string_view name) {
-  if (!o) proto::fail(fmt::format("field '{}' is required", name));
-  return detail::to_public(proto::unpack_allocation(*o));
-}
-
-std::vector<Allocation> as_allocations(const msgpack::object* o, std::string_view name) {
-  std::vector<Allocation> out;
-  for (const auto& a : proto::unpack_allocations(o, name)) out.push_back(detail::to_public(a));
-  return out;
-}
-
-template <class F>
-void for_each_element(const msgpack::object* o, std::string_view name, F&& f) {
-  if (!o || o->type == msgpack::type::NIL) return;
-  if (o->type != msgpack::type::ARRAY)
-    proto::fail(fmt::format("field '{}' must be an array", name));
-  for (std::uint32_t i = 0; i < o->via.array.size; ++i) f(o->via.array.ptr[i]);
-}
 
 std::filesystem::path resolve_socket(const Options& options) {
   std::filesystem::path p = options.socket_path;
@@ -176,27 +137,21 @@ const std::filesystem::path& Client::socket_path() const noexcept {
 HelloResult Client::hello() {
   auto req = Impl::make(proto::Op::hello);
   return impl_->call(req, true, [](const proto::Response& r) {
-    HelloResult out;
-    out.server = as_string(field(r, "server"), "server");
-    out.version = as_string(field(r, "version"), "version");
-    out.protocol = static_cast<std::uint32_t>(as_uint(field(r, "protocol"), "protocol"));
-    out.max_frame = as_uint(field(r, "max_frame"), "max_frame");
-    out.pid = static_cast<std::uint32_t>(as_uint(field(r, "pid"), "pid"));
-    return out;
+    proto::HelloReply h = proto::decode_hello_reply(r);
+    return HelloResult{std::move(h.server), std::move(h.version), h.protocol, h.max_frame, h.pid};
   });
 }
 
 HealthResult Client::health() {
   auto req = Impl::make(proto::Op::health);
   return impl_->call(req, true, [](const proto::Response& r) {
-    HealthResult out;
-    out.status = as_string(field(r, "status"), "status");
-    out.version = as_string(field(r, "version"), "version");
-    out.pid = static_cast<std::uint32_t>(as_uint(field(r, "pid"), "pid"));
-    out.uptime_seconds = as_uint(field(r, "uptime_seconds"), "uptime_seconds");
-    out.allocations = as_uint(field(r, "allocations"), "allocations");
-    out.connections = as_uint(field(r, "connections"), "connections");
-    return out;
+    proto::HealthReply h = proto::decode_health_reply(r);
+    return HealthResult{std::move(h.status),
+                        std::move(h.version),
+                        h.pid,
+                        static_cast<std::uint64_t>(h.uptime_seconds),
+                        h.allocations,
+                        h.connections};
   });
 }
 
@@ -223,9 +178,10 @@ std::vector<AllocateResult> Client::allocate_all(const AllocateAllRequest& a) {
 
 namespace {
 ReleaseResult read_release(const proto::Response& r) {
+  proto::ReleaseReply reply = proto::decode_release_reply(r);
   ReleaseResult out;
-  out.released = as_uint(field(r, "released"), "released");
-  out.allocations = as_allocations(field(r, "allocations"), "allocations");
+  out.released = reply.released;
+  for (const auto& a : reply.allocations) out.allocations.push_back(detail::to_public(a));
   return out;
 }
 }  // namespace
@@ -250,7 +206,9 @@ std::vector<Allocation> Client::list(const Filter& filter) {
   auto req = Impl::make(proto::Op::list);
   req.filter = detail::to_model(filter);
   return impl_->call(req, true, [](const proto::Response& r) {
-    return as_allocations(field(r, "allocations"), "allocations");
+    std::vector<Allocation> out;
+    for (const auto& a : proto::decode_list_reply(r)) out.push_back(detail::to_public(a));
+    return out;
   });
 }
 
@@ -258,14 +216,15 @@ CheckResult Client::check(std::uint16_t port) {
   auto req = Impl::make(proto::Op::check);
   req.port = port;
   return impl_->call(req, true, [](const proto::Response& r) {
+    proto::CheckReply c = proto::decode_check_reply(r);
     CheckResult out;
-    out.port = proto::read_or_zero(field(r, "port"), "port", proto::as_uint16);
-    out.available = as_bool(field(r, "available"), "available");
-    if (const auto* h = field(r, "holder")) out.holder = as_allocation(h, "holder");
-    out.reserved = as_bool(field(r, "reserved"), "reserved");
-    out.in_use = as_bool(field(r, "in_use"), "in_use");
-    out.pid = static_cast<std::uint32_t>(as_uint(field(r, "pid"), "pid"));
-    out.command = as_string(field(r, "command"), "command");
+    out.port = c.port;
+    out.available = c.available;
+    if (c.holder) out.holder = detail::to_public(*c.holder);
+    out.reserved = c.reserved;
+    out.in_use = c.in_use;
+    out.pid = c.pid;
+    out.command = std::move(c.command);
     return out;
   });
 }
@@ -273,20 +232,13 @@ CheckResult Client::check(std::uint16_t port) {
 StatsResult Client::stats() {
   auto req = Impl::make(proto::Op::stats);
   return impl_->call(req, true, [](const proto::Response& r) {
+    proto::StatsReply reply = proto::decode_stats_reply(r);
     StatsResult out;
-    out.allocations = as_uint(field(r, "allocations"), "allocations");
-    for_each_element(field(r, "pools"), "pools", [&](const msgpack::object& p) {
-      PoolStats s;
-      s.name = as_string(field(p, "name"), "pools.name");
-      s.start = proto::read_or_zero(field(p, "start"), "pools.start", proto::as_uint16);
-      s.end = proto::read_or_zero(field(p, "end"), "pools.end", proto::as_uint16);
-      s.size = as_uint(field(p, "size"), "pools.size");
-      s.allocated = as_uint(field(p, "allocated"), "pools.allocated");
-      s.free = as_uint(field(p, "free"), "pools.free");
-      s.percent = proto::read_or_zero(field(p, "percent"), "pools.percent", proto::as_double);
-      s.warning = as_bool(field(p, "warning"), "pools.warning");
-      out.pools.push_back(std::move(s));
-    });
+    out.allocations = reply.allocations;
+    for (proto::PoolReply& p : reply.pools) {
+      out.pools.push_back(
+          {std::move(p.name), p.start, p.end, p.size, p.allocated, p.free, p.percent, p.warning});
+    }
     return out;
   });
 }
@@ -295,14 +247,12 @@ GcResult Client::gc(bool dry_run) {
   auto req = Impl::make(proto::Op::gc);
   req.dry_run = dry_run;
   return impl_->call(req, dry_run, [](const proto::Response& r) {
+    proto::GcReply reply = proto::decode_gc_reply(r);
     GcResult out;
-    out.dry_run = as_bool(field(r, "dry_run"), "dry_run");
-    for_each_element(field(r, "removed"), "removed", [&](const msgpack::object& e) {
-      GcEntry g;
-      g.allocation = as_allocation(field(e, "allocation"), "removed.allocation");
-      g.reason = as_string(field(e, "reason"), "removed.reason");
-      out.removed.push_back(std::move(g));
-    });
+    out.dry_run = reply.dry_run;
+    for (proto::GcRemoved& e : reply.removed) {
+      out.removed.push_back({detail::to_public(e.allocation), std::move(e.reason)});
+    }
     return out;
   });
 }
@@ -310,10 +260,11 @@ GcResult Client::gc(bool dry_run) {
 ExportResult Client::export_allocations() {
   auto req = Impl::make(proto::Op::export_);
   return impl_->call(req, true, [](const proto::Response& r) {
+    proto::ExportReply reply = proto::decode_export_reply(r);
     ExportResult out;
-    out.version = static_cast<std::uint32_t>(as_uint(field(r, "version"), "version"));
-    out.exported_at = as_string(field(r, "exported_at"), "exported_at");
-    out.allocations = as_allocations(field(r, "allocations"), "allocations");
+    out.version = reply.version;
+    out.exported_at = std::move(reply.exported_at);
+    for (const auto& a : reply.allocations) out.allocations.push_back(detail::to_public(a));
     return out;
   });
 }
@@ -323,9 +274,7 @@ std::uint64_t Client::import_allocations(const std::vector<Allocation>& allocati
   req.records.reserve(allocations.size());
   for (const auto& a : allocations) req.records.push_back(detail::to_model(a));
   req.replace = replace;
-  return impl_->call(req, false, [](const proto::Response& r) {
-    return as_uint(field(r, "imported"), "imported");
-  });
+  return impl_->call(req, false, proto::decode_import_reply);
 }
 
 namespace {
@@ -365,13 +314,14 @@ WatchEnd watch_once(detail::Connection& c, std::uint64_t id, std::chrono::millis
         first = false;
         continue;  // {"watching": true}
       }
+      proto::WatchEvent e = proto::decode_watch_event(r);
       WatchEvent ev;
-      ev.event = as_string(field(r, "event"), "event");
-      if (ev.event == "overflow") {
-        // The daemon sends nothing more and closes this connection.
+      ev.event = std::move(e.event);
+      if (!e.allocation) {
+        // overflow: the daemon sends nothing more and closes this connection.
         return on_event(ev) ? WatchEnd::overflowed : WatchEnd::stopped;
       }
-      ev.allocation = as_allocation(field(r, "allocation"), "allocation");
+      ev.allocation = detail::to_public(*e.allocation);
       if (!on_event(ev)) return WatchEnd::stopped;
     }
   } catch (const detail::ConnectionLost&) {

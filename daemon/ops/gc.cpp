@@ -1,24 +1,18 @@
+// gc: remove allocations whose worktree, process or lease is gone (request
+// and reply: src/proto/ops/gc.hpp).
+#include "proto/ops/gc.hpp"
 #include "ops.hpp"
 
 namespace portd::daemon {
 
 void op_gc(OpContext& ctx) {
   static const LivenessProbe liveness = os_liveness();
-  bool dry_run = ctx.request.dry_run;
-  std::vector<GcEntry> removed = ctx.registry.gc(*ctx.batch, dry_run, ctx.now, liveness);
-  proto::encode_ok(ctx.out, ctx.request.id, [&](proto::MapWriter& m) {
-    m.num("dry_run", dry_run);
-    m.value("removed", [&](proto::Packer& pk) {
-      pk.pack_array(static_cast<std::uint32_t>(removed.size()));
-      for (const GcEntry& e : removed) {
-        proto::pack_map(pk, [&](proto::MapWriter& entry) {
-          entry.value("allocation",
-                      [&](proto::Packer& p) { proto::pack_allocation(p, e.allocation); });
-          entry.str("reason", e.reason);
-        });
-      }
-    });
-  });
+  proto::GcReply reply;
+  reply.dry_run = ctx.request.dry_run;
+  for (GcEntry& e : ctx.registry.gc(*ctx.batch, reply.dry_run, ctx.now, liveness)) {
+    reply.removed.push_back({std::move(e.allocation), std::move(e.reason)});
+  }
+  proto::encode_gc_reply(ctx.out, ctx.request.id, reply);
 }
 
 }  // namespace portd::daemon

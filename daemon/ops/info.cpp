@@ -1,41 +1,42 @@
-// hello and health: what a client asks before anything else.
+// hello and health: what a client asks before anything else (replies:
+// src/proto/ops/health.hpp).
 #include <unistd.h>
 
 #include "config.h"
 #include "ops.hpp"
+#include "proto/ops/health.hpp"
 
 namespace portd::daemon {
 namespace {
 
 // getpid() is a system call in glibc (no caching since 2.25), and health is
 // the op monitors poll; the daemon never forks after starting.
-std::int32_t own_pid() {
-  static const std::int32_t pid = static_cast<std::int32_t>(::getpid());
+std::uint32_t own_pid() {
+  static const auto pid = static_cast<std::uint32_t>(::getpid());
   return pid;
 }
 
 }  // namespace
 
 void op_hello(OpContext& ctx) {
-  proto::encode_ok(ctx.out, ctx.request.id, [&](proto::MapWriter& m) {
-    m.str("server", "portd");
-    m.str("version", PORTD_VERSION);
-    m.num("protocol", proto::kProtocolVersion);
-    m.num("max_frame", std::uint64_t{ctx.info.max_frame});
-    m.num("pid", own_pid());
-  });
+  proto::HelloReply reply;
+  reply.server = "portd";
+  reply.version = PORTD_VERSION;
+  reply.protocol = proto::kProtocolVersion;
+  reply.max_frame = ctx.info.max_frame;
+  reply.pid = own_pid();
+  proto::encode_hello_reply(ctx.out, ctx.request.id, reply);
 }
 
 void op_health(OpContext& ctx) {
-  std::size_t allocations = ctx.registry.count(*ctx.batch);
-  proto::encode_ok(ctx.out, ctx.request.id, [&](proto::MapWriter& m) {
-    m.str("status", "ok");
-    m.str("version", PORTD_VERSION);
-    m.num("pid", own_pid());
-    m.num("uptime_seconds", std::int64_t{ctx.now - ctx.info.started_at});
-    m.num("allocations", std::uint64_t{allocations});
-    m.num("connections", std::uint64_t{ctx.info.connections});
-  });
+  proto::HealthReply reply;
+  reply.status = "ok";
+  reply.version = PORTD_VERSION;
+  reply.pid = own_pid();
+  reply.uptime_seconds = ctx.now - ctx.info.started_at;
+  reply.allocations = ctx.registry.count(*ctx.batch);
+  reply.connections = ctx.info.connections;
+  proto::encode_health_reply(ctx.out, ctx.request.id, reply);
 }
 
 }  // namespace portd::daemon

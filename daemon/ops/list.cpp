@@ -1,12 +1,13 @@
+// list: the allocations a filter selects (request and reply:
+// src/proto/ops/list.hpp).
+#include "proto/ops/list.hpp"
 #include "ops.hpp"
 
 namespace portd::daemon {
 
 void op_list(OpContext& ctx) {
-  std::vector<Allocation> found = ctx.registry.list(*ctx.batch, ctx.request.filter);
-  proto::encode_ok(ctx.out, ctx.request.id, [&](proto::MapWriter& m) {
-    m.value("allocations", [&](proto::Packer& pk) { proto::pack_allocations(pk, found); });
-  });
+  proto::encode_list_reply(ctx.out, ctx.request.id,
+                           ctx.registry.list(*ctx.batch, ctx.request.filter));
 }
 
 }  // namespace portd::daemon

@@ -1,13 +1,13 @@
+// release: give back the allocations a filter selects (request and reply:
+// src/proto/ops/release.hpp).
+#include "proto/ops/release.hpp"
 #include "ops.hpp"
 
 namespace portd::daemon {
 
 void op_release(OpContext& ctx) {
-  std::vector<Allocation> released = ctx.registry.release(*ctx.batch, ctx.request.filter, ctx.now);
-  proto::encode_ok(ctx.out, ctx.request.id, [&](proto::MapWriter& m) {
-    m.num("released", std::uint64_t{released.size()});
-    m.value("allocations", [&](proto::Packer& pk) { proto::pack_allocations(pk, released); });
-  });
+  proto::encode_release_reply(ctx.out, ctx.request.id,
+                              ctx.registry.release(*ctx.batch, ctx.request.filter, ctx.now));
 }
 
 }  // namespace portd::daemon

@@ -1,10 +1,12 @@
 // watch (portd-protocol(7)): the op that makes a connection a watcher, and
-// the fan-out of committed changes to every watcher, bounded per watcher.
+// the fan-out of committed changes to every watcher, bounded per watcher
+// (replies and events: src/proto/ops/watch.hpp).
 #include <fmt/format.h>
 
 #include "connection.hpp"
 #include "log.hpp"
 #include "ops.hpp"
+#include "proto/ops/watch.hpp"
 #include "server.hpp"
 
 namespace portd::daemon {
@@ -18,16 +20,15 @@ void Server::publish(const std::vector<Event>& events) {
   for (auto& [id, c] : connections_) {
     if (c->watch_id() && !c->closing()) watchers.push_back(c);
   }
+  std::vector<proto::WatchEvent> sent;
+  for (const Event& e : events) {
+    sent.push_back({e.kind == Event::Kind::allocated ? "allocated" : "released", e.allocation});
+  }
   std::string frames;
   for (Connection* c : watchers) {
     if (c->closing()) continue;
     frames.clear();
-    for (const Event& e : events) {
-      proto::encode_ok(frames, *c->watch_id(), [&](proto::MapWriter& m) {
-        m.str("event", e.kind == Event::Kind::allocated ? "allocated" : "released");
-        m.value("allocation", [&](proto::Packer& pk) { proto::pack_allocation(pk, e.allocation); });
-      });
-    }
+    for (const proto::WatchEvent& e : sent) proto::encode_watch_event(frames, *c->watch_id(), e);
     if (c->pending_bytes() + frames.size() > options_.config.max_pending_output) {
       // A watcher that does not read would make us buffer every change
       // for it (portd-protocol(7), WATCH): it gets a last "overflow"
@@ -37,8 +38,7 @@ void Server::publish(const std::vector<Event>& events) {
           "connection {}: watcher fell {} bytes behind; sending overflow and "
           "closing it",
           c->id(), c->pending_bytes());
-      proto::encode_ok(c->output(), *c->watch_id(),
-                       [&](proto::MapWriter& m) { m.str("event", "overflow"); });
+      proto::encode_watch_event(c->output(), *c->watch_id(), {"overflow", std::nullopt});
       c->stop_watching();
       c->flush();
       c->close_after_flush();
@@ -51,7 +51,7 @@ void Server::publish(const std::vector<Event>& events) {
 
 void op_watch(OpContext& ctx) {
   if (ctx.conn) ctx.conn->start_watching(ctx.request.id);
-  proto::encode_ok(ctx.out, ctx.request.id, [&](proto::MapWriter& m) { m.num("watching", true); });
+  proto::encode_watch_reply(ctx.out, ctx.request.id);
 }
 
 }  // namespace portd::daemon

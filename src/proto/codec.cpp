@@ -9,6 +9,11 @@
 #include "model/validate.hpp"
 #include "proto/fields.hpp"
 #include "proto/ops/allocate.hpp"
+#include "proto/ops/check.hpp"
+#include "proto/ops/gc.hpp"
+#include "proto/ops/list.hpp"
+#include "proto/ops/release.hpp"
+#include "proto/ops/transfer.hpp"
 
 namespace portd::proto {
 namespace {
@@ -94,32 +99,6 @@ std::string describe_unpack_failure(const std::exception& e) {
 
 // --- request fields per op -----------------------------------------------------------
 
-void read_filter(const Fields& f, Filter& filter) {
-  if (const auto* o = f[Key::allocation_id]) filter.id = as_uint(*o, "allocation_id");
-  if (const auto* o = f[Key::app]) filter.app = std::string(as_utf8(*o, "app"));
-  if (const auto* o = f[Key::instance]) filter.instance = std::string(as_utf8(*o, "instance"));
-  if (const auto* o = f[Key::service]) filter.service = std::string(as_utf8(*o, "service"));
-  if (const auto* o = f[Key::port]) filter.port = as_port(*o, "port");
-  validate_filter(filter);
-}
-
-void read_import(const Fields& f, Request& r, std::size_t payload_size) {
-  const msgpack::object* list = f[Key::allocations];
-  if (!list) fail("field 'allocations' is required");
-  if (list->type != msgpack::type::ARRAY) fail("field 'allocations' must be an array");
-  // Reserve by what the payload can hold, not by the header's claim: an
-  // allocation map takes well over 32 bytes on the wire.
-  r.records.reserve(std::min<std::size_t>(list->via.array.size, payload_size / 32));
-  for (std::uint32_t i = 0; i < list->via.array.size; ++i) {
-    try {
-      r.records.push_back(read_allocation(list->via.array.ptr[i], true));
-    } catch (const Error& e) {
-      throw Error(e.code(), fmt::format("allocations[{}]: {}", i, e.what()));
-    }
-  }
-  if (const auto* o = f[Key::replace]) r.replace = as_bool(*o, "replace");
-}
-
 void read_fields(const Fields& f, Request& r, std::size_t payload_size) {
   // Required: a request without it cannot say which protocol it speaks.
   const msgpack::object* version = f[Key::v];
@@ -154,20 +133,16 @@ void read_fields(const Fields& f, Request& r, std::size_t payload_size) {
       read_allocate_all(f, r);
       break;
     case Op::check:
-      if (!f[Key::port]) fail("field 'port' is required");
-      r.port = as_port(*f[Key::port], "port");
+      read_check(f, r);
       break;
     case Op::list:
       read_filter(f, r.filter);
       break;
     case Op::release:
-      read_filter(f, r.filter);
-      if (r.filter.empty()) {
-        fail("release needs allocation_id or at least one of app, instance, service, port");
-      }
+      read_release(f, r);
       break;
     case Op::gc:
-      if (const auto* o = f[Key::dry_run]) r.dry_run = as_bool(*o, "dry_run");
+      read_gc(f, r);
       break;
     case Op::import:
       read_import(f, r, payload_size);
@@ -183,14 +158,6 @@ void read_fields(const Fields& f, Request& r, std::size_t payload_size) {
 
 // --- encoding helpers -------------------------------------------------------------
 
-void add_filter(MapWriter& m, const Filter& f) {
-  if (f.id) m.num("allocation_id", *f.id);
-  if (f.app) m.str("app", *f.app);
-  if (f.instance) m.str("instance", *f.instance);
-  if (f.service) m.str("service", *f.service);
-  if (f.port) m.num("port", *f.port);
-}
-
 void add_request_fields(MapWriter& m, const Request& r) {
   switch (r.op) {
     case Op::allocate:
@@ -200,18 +167,17 @@ void add_request_fields(MapWriter& m, const Request& r) {
       add_allocate_all(m, r);
       break;
     case Op::check:
-      m.num("port", r.port);
+      add_check(m, r);
       break;
     case Op::list:
     case Op::release:
       add_filter(m, r.filter);
       break;
     case Op::gc:
-      m.num("dry_run", r.dry_run);
+      add_gc(m, r);
       break;
     case Op::import:
-      m.value("allocations", [&](Packer& pk) { pack_allocations(pk, r.records); });
-      if (r.replace) m.num("replace", true);
+      add_import(m, r);
       break;
     case Op::export_:
     case Op::health:

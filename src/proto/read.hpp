@@ -54,6 +54,11 @@ Port as_port(const msgpack::object& o, std::string_view field);
 /// Looks up `key` in a msgpack map; nullptr when absent or `o` is no map.
 const msgpack::object* map_find(const msgpack::object& o, std::string_view key) noexcept;
 
+/// `o` unless it is nil: replies may send nil for a field that is not set.
+inline const msgpack::object* present(const msgpack::object* o) noexcept {
+  return (o && o->type == msgpack::type::NIL) ? nullptr : o;
+}
+
 /// `read(*o, field)` for a field that may be absent: an absent or nil field
 /// reads as the value type's zero (replies leave out what is not set).
 template <class Read>
