@@ -11,10 +11,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <optional>
-#include <sstream>
 #include <stdexcept>
 
 #include "portctl/commands.hpp"
@@ -46,14 +44,6 @@ std::string find_compose_file() {
   if (names.empty()) throw UsageError("no compose file here: pass -f FILE");
   std::sort(names.begin(), names.end());
   return names.front();
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(fmt::format("failed to read '{}'", path));
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  return std::move(buf).str();
 }
 
 /// Replaces the literal host port `port` of a short-syntax entry on `line`
@@ -121,7 +111,7 @@ std::string trim(std::string_view s) {
   return b == std::string_view::npos ? std::string() : std::string(s.substr(b, e - b + 1));
 }
 
-int run(Context& ctx, const ComposeOptions& o) {
+int run_compose(Context& ctx, const ComposeOptions& o) {
   Identity id = ctx.identity(o.app, o.instance);
   std::string file = o.file.empty() ? find_compose_file() : o.file;
   // Refuse before writing anything.
@@ -138,7 +128,7 @@ int run(Context& ctx, const ComposeOptions& o) {
     allocated[a.service] = a.port;
   }
 
-  std::string text = read_file(file);
+  std::string text = read_file_or_throw(file);
   std::vector<std::string> lines;
   for (std::size_t pos = 0; pos <= text.size();) {
     auto nl = text.find('\n', pos);
@@ -207,7 +197,7 @@ Runner setup_compose(CLI::App& cmd) {
   auto* apply = cmd.add_flag("--apply", o->apply,
                              "Rewrite the compose file's ports to use the variables (keeps .bak)");
   cmd.add_flag("--yes", o->yes, "Confirm --apply")->needs(apply);
-  return [o](Context& ctx) { return run(ctx, *o); };
+  return [o](Context& ctx) { return run_compose(ctx, *o); };
 }
 
 }  // namespace portctl

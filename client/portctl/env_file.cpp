@@ -5,8 +5,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 #include "portctl/output.hpp"
@@ -133,14 +131,7 @@ EnvMerge update_env_file(const std::filesystem::path& path, const EnvVars& vars,
   }
   std::string existing;
   if (std::filesystem::exists(target, ec)) {
-    std::ifstream in(target, std::ios::binary);
-    std::ostringstream buf;
-    buf << in.rdbuf();
-    if (!in && !in.eof()) {
-      throw std::runtime_error(
-          fmt::format("failed to read '{}': {}", path.string(), std::strerror(errno)));
-    }
-    existing = std::move(buf).str();
+    existing = read_file_or_throw(target);
   }
   EnvMerge merged = merge_env_file(existing, vars, prefix);
   if (merged.changed()) write_file_atomically(target, merged.text);

@@ -2,9 +2,7 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include <fmt/format.h>
 
@@ -18,16 +16,8 @@ namespace fs = std::filesystem;
 using portd::migrate::Converted;
 using portd::migrate::Row;
 
-std::string read_file(const std::string& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw std::runtime_error(fmt::format("failed to read '{}': cannot open it", file));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 Json read_json(const std::string& file) {
-  Json doc = Json::parse(read_file(file), nullptr, false);
+  Json doc = Json::parse(read_file_or_throw(file), nullptr, false);
   if (doc.is_discarded()) {
     throw std::runtime_error(fmt::format("failed to import '{}': not valid JSON", file));
   }
@@ -64,10 +54,10 @@ Converted convert(Context& ctx, const ForeignImport& o, const std::string& file)
     }
     // A .ports.env belongs to the project directory it sits in.
     std::string app = fs::absolute(file).lexically_normal().parent_path().filename().string();
-    return portd::migrate::from_ports_env(read_file(file), o.app.empty() ? app : o.app, o.instance,
-                                          file);
+    return portd::migrate::from_ports_env(read_file_or_throw(file), o.app.empty() ? app : o.app,
+                                          o.instance, file);
   }
-  std::string head = read_file(file).substr(0, 16);
+  std::string head = read_file_or_throw(file).substr(0, 16);
   if (head == std::string("SQLite format 3\0", 16)) {
     return portd::migrate::from_port_server_db(file);
   }

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "model/time.hpp"
+#include "sys/read_file.hpp"
 
 namespace portctl {
 
@@ -179,6 +180,15 @@ void Table::print(std::FILE* out, const Style& style) const {
   };
   fmt::print(out, "{}\n", style.bold(line(header_)));
   for (const auto& r : rows_) fmt::print(out, "{}\n", line(r));
+}
+
+std::string read_file_or_throw(const std::filesystem::path& path) {
+  std::optional<std::string> text = portd::sys::read_file(path);
+  if (!text) {
+    throw std::runtime_error(
+        fmt::format("failed to read '{}': {}", path.string(), std::strerror(errno)));
+  }
+  return std::move(*text);
 }
 
 void write_file_atomically(const std::filesystem::path& path, std::string_view content,

@@ -84,6 +84,10 @@ class Table {
   std::vector<std::vector<std::string>> rows_;
 };
 
+/// The whole file at `path`, as bytes (portd::sys::read_file). Throws
+/// std::runtime_error "failed to read '<path>': <reason>".
+std::string read_file_or_throw(const std::filesystem::path& path);
+
 /// Writes `content` to `path` atomically: a temporary file in the same
 /// directory, fsync, rename over `path`. The file gets permission bits
 /// `mode` when given, else a replaced file keeps its own and a new one gets

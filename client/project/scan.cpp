@@ -7,13 +7,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include "project/dotenv.hpp"
 #include "project/makefile.hpp"
 #include "project/package_json.hpp"
+#include "sys/read_file.hpp"
 
 namespace fs = std::filesystem;
 
@@ -23,14 +22,11 @@ namespace {
 /// The file's contents, or std::nullopt with an error recorded.
 std::optional<std::string> read_text(const fs::path& path, const std::string& shown,
                                      ScanResult& result) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  std::optional<std::string> text = portd::sys::read_file(path);
+  if (!text) {
     result.errors.push_back({shown, 0, fmt::format("failed to read: {}", std::strerror(errno))});
-    return std::nullopt;
   }
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  return std::move(buf).str();
+  return text;
 }
 
 /// How a path is shown: as given, joined to a directory that was given.
@@ -55,10 +51,9 @@ void scan_compose_file(const fs::path& path, const std::string& shown,
   fs::path env_path = path.parent_path() / ".env";
   std::error_code ec;
   if (fs::is_regular_file(env_path, ec)) {
-    std::ifstream in(env_path, std::ios::binary);
-    std::ostringstream buf;
-    buf << in.rdbuf();
-    for (auto& e : parse_dotenv(buf.str())) dotenv[e.name] = e.value;
+    for (auto& e : parse_dotenv(portd::sys::read_file(env_path).value_or(""))) {
+      dotenv[e.name] = e.value;
+    }
   }
   VariableLookup lookup = [&](const std::string& name) -> std::optional<std::string> {
     if (auto v = environment(name)) return v;

@@ -4,20 +4,17 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include "sys/port_holders.hpp"
+#include "sys/read_file.hpp"
 
 namespace portd::sys {
 namespace {
 
+// A process may exit while we look: its files then read as empty.
 std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return read_file(path).value_or(std::string());
 }
 
 std::string read_link(const std::string& path) {
