@@ -22,7 +22,7 @@ struct AllocateOptions {
   bool quiet = false;
 };
 
-int run(Context& ctx, const AllocateOptions& o) {
+int run_allocate(Context& ctx, const AllocateOptions& o) {
   Identity id = ctx.identity(o.app, o.instance);
   portd::client::AllocateRequest req;
   req.app = id.app;
@@ -71,7 +71,7 @@ Runner setup_allocate(CLI::App& cmd) {
   cmd.add_flag("--replace", o->replace, "Move an existing allocation of this key to --port");
   cmd.add_flag("--force", o->force, "Register --port even if a process has it bound");
   cmd.add_flag("-q,--quiet", o->quiet, "Print only the port number");
-  return [o](Context& ctx) { return run(ctx, *o); };
+  return [o](Context& ctx) { return run_allocate(ctx, *o); };
 }
 
 }  // namespace portctl

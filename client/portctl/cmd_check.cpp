@@ -13,7 +13,7 @@ struct CheckOptions {
   std::uint16_t port = 0;
 };
 
-int run(Context& ctx, const CheckOptions& o) {
+int run_check(Context& ctx, const CheckOptions& o) {
   auto r = ctx.client().check(o.port);
   if (ctx.flags.json) {
     Json j = Json::object();
@@ -69,7 +69,7 @@ Runner setup_check(CLI::App& cmd) {
       throw CLI::RequiredError("--port");
     }
   });
-  return [o](Context& ctx) { return run(ctx, *o); };
+  return [o](Context& ctx) { return run_check(ctx, *o); };
 }
 
 }  // namespace portctl

@@ -13,7 +13,7 @@
 namespace portctl {
 namespace {
 
-int run(Context& ctx) {
+int run_doctor(Context& ctx) {
   doctor::Setup setup;
   setup.client = ctx.client_options();
   setup.client.autostart = false;
@@ -46,7 +46,7 @@ int run(Context& ctx) {
 }  // namespace
 
 Runner setup_doctor(CLI::App&) {
-  return [](Context& ctx) { return run(ctx); };
+  return [](Context& ctx) { return run_doctor(ctx); };
 }
 
 }  // namespace portctl

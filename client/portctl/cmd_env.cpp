@@ -33,7 +33,7 @@ EnvVars variables(const std::vector<portd::client::Allocation>& list, bool urls)
   return vars;
 }
 
-int run(Context& ctx, const EnvOptions& o) {
+int run_env(Context& ctx, const EnvOptions& o) {
   auto list = ctx.instance_allocations(o.app, o.instance, true);
   EnvVars vars = variables(list, o.urls);
   std::string_view prefix = o.export_prefix ? "export " : "";
@@ -76,7 +76,7 @@ Runner setup_env(CLI::App& cmd) {
       ->needs(write);
   cmd.add_flag("--export", o->export_prefix, "Prefix lines with 'export ' (for eval and direnv)");
   cmd.add_flag("--urls", o->urls, "Also give NAME_URL=http://localhost:N per service");
-  return [o](Context& ctx) { return run(ctx, *o); };
+  return [o](Context& ctx) { return run_env(ctx, *o); };
 }
 
 }  // namespace portctl

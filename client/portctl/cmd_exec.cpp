@@ -67,7 +67,7 @@ void add_port_flag(std::vector<std::string>& command, const Allocation* primary)
                  edit.args.end());
 }
 
-int run(Context& ctx, const ExecOptions& o) {
+int run_exec(Context& ctx, const ExecOptions& o) {
   auto list = ctx.instance_allocations(o.app, o.instance, true);
   std::vector<const Allocation*> chosen = selected(list, o.services);
   // PORT is the first --service's port, or the only allocation's.
@@ -135,7 +135,7 @@ Runner setup_exec(CLI::App& cmd) {
   cmd.footer("Known dev servers (also run through " + std::string(kPortFlagLaunchers) +
              ") get these flags\nunless the command names a port (--port, --port=, -p):\n" +
              port_flag_table_text());
-  return [o](Context& ctx) { return run(ctx, *o); };
+  return [o](Context& ctx) { return run_exec(ctx, *o); };
 }
 
 }  // namespace portctl

@@ -12,7 +12,7 @@ struct ExportOptions {
   std::string output;
 };
 
-int run(Context& ctx, const ExportOptions& o) {
+int run_export(Context& ctx, const ExportOptions& o) {
   auto e = ctx.client().export_allocations();
   Json doc = Json::object();
   doc["version"] = e.version;
@@ -33,7 +33,7 @@ int run(Context& ctx, const ExportOptions& o) {
 Runner setup_export(CLI::App& cmd) {
   auto o = std::make_shared<ExportOptions>();
   cmd.add_option("-o,--output", o->output, "Write to FILE (atomically) instead of stdout");
-  return [o](Context& ctx) { return run(ctx, *o); };
+  return [o](Context& ctx) { return run_export(ctx, *o); };
 }
 
 }  // namespace portctl

@@ -101,7 +101,7 @@ void release_allocation(Context& ctx, std::uint16_t port) {
   }
 }
 
-int run(Context& ctx, const FreeOptions& o) {
+int run_free(Context& ctx, const FreeOptions& o) {
   std::vector<portd::sys::PortHolder> holders = portd::sys::find_port_holders(o.port);
   if (holders.empty()) {
     if (portd::sys::port_bound(o.port)) {
@@ -147,7 +147,7 @@ Runner setup_free(CLI::App& cmd) {
       ->check(CLI::Range(0.0, 3600.0));
   cmd.add_flag("-y,--yes", o->yes, "Do not ask for confirmation on a terminal");
   cmd.add_flag("--release", o->release, "Also release the port's allocation");
-  return [o](Context& ctx) { return run(ctx, *o); };
+  return [o](Context& ctx) { return run_free(ctx, *o); };
 }
 
 }  // namespace portctl

@@ -20,7 +20,7 @@ std::string reason_text(const std::string& reason) {
   return reason;
 }
 
-int run(Context& ctx, const GcOptions& o) {
+int run_gc(Context& ctx, const GcOptions& o) {
   auto r = ctx.client().gc(o.dry_run);
   if (ctx.flags.json) {
     Json j = Json::object();
@@ -52,7 +52,7 @@ int run(Context& ctx, const GcOptions& o) {
 Runner setup_gc(CLI::App& cmd) {
   auto o = std::make_shared<GcOptions>();
   cmd.add_flag("-n,--dry-run", o->dry_run, "Only report what would be released");
-  return [o](Context& ctx) { return run(ctx, *o); };
+  return [o](Context& ctx) { return run_gc(ctx, *o); };
 }
 
 }  // namespace portctl

@@ -8,7 +8,7 @@
 namespace portctl {
 namespace {
 
-int run(Context& ctx) {
+int run_health(Context& ctx) {
   auto h = ctx.client().health();
   bool ok = h.status == "ok";
   if (ctx.flags.json) {
@@ -33,7 +33,7 @@ int run(Context& ctx) {
 }  // namespace
 
 Runner setup_health(CLI::App&) {
-  return [](Context& ctx) { return run(ctx); };
+  return [](Context& ctx) { return run_health(ctx); };
 }
 
 }  // namespace portctl

@@ -34,7 +34,7 @@ std::string read_all(const std::string& file) {
   return ss.str();
 }
 
-int run(Context& ctx, const ImportOptions& opts) {
+int run_import(Context& ctx, const ImportOptions& opts) {
   if (!opts.foreign.format.empty()) {
     ForeignImport f = opts.foreign;
     f.files = opts.files;
@@ -102,7 +102,7 @@ Runner setup_import(CLI::App& cmd) {
                  "With --from port-manager: the instance (default: main)")
       ->default_str("main");
   o->foreign.instance = "main";
-  return [o](Context& ctx) { return run(ctx, *o); };
+  return [o](Context& ctx) { return run_import(ctx, *o); };
 }
 
 }  // namespace portctl

@@ -21,7 +21,7 @@ struct ListOptions {
   bool all = false;
 };
 
-int run(Context& ctx, const ListOptions& o) {
+int run_list(Context& ctx, const ListOptions& o) {
   portd::client::Filter f;
   bool any = !o.app.empty() || !o.instance.empty() || !o.service.empty() || o.port != 0;
   if (any && !o.all) {
@@ -67,7 +67,7 @@ Runner setup_list(CLI::App& cmd) {
       ->excludes(instance)
       ->excludes(service)
       ->excludes(port);
-  return [o](Context& ctx) { return run(ctx, *o); };
+  return [o](Context& ctx) { return run_list(ctx, *o); };
 }
 
 }  // namespace portctl

@@ -38,7 +38,7 @@ portd::client::Filter build_filter(Context& ctx, const ReleaseOptions& o) {
   return f;
 }
 
-int run(Context& ctx, const ReleaseOptions& o) {
+int run_release(Context& ctx, const ReleaseOptions& o) {
   portd::client::ReleaseResult r;
   try {
     r = o.id != 0 ? ctx.client().release(o.id) : ctx.client().release(build_filter(ctx, o));
@@ -77,7 +77,7 @@ Runner setup_release(CLI::App& cmd) {
   cmd.add_option("--port", o->port, "Only the allocation of this port")
       ->check(CLI::Range(1, 65535))
       ->excludes(id);
-  return [o](Context& ctx) { return run(ctx, *o); };
+  return [o](Context& ctx) { return run_release(ctx, *o); };
 }
 
 }  // namespace portctl

@@ -53,7 +53,7 @@ std::pair<std::string, Json> status_of(Context& ctx, const project::Finding& f) 
   return {r.reserved ? "reserved" : "not available", j};
 }
 
-int run(Context& ctx, const ScanCommandOptions& o) {
+int run_scan(Context& ctx, const ScanCommandOptions& o) {
   if (o.register_ports) {
     if (o.paths.size() > 1) throw UsageError("scan --register takes at most one PATH");
     InitOptions init;
@@ -117,7 +117,7 @@ Runner setup_scan(CLI::App& cmd) {
       ->needs(reg);
   cmd.add_option("--instance", o->instance, "With --register: instance name (default: detected)")
       ->needs(reg);
-  return [o](Context& ctx) { return run(ctx, *o); };
+  return [o](Context& ctx) { return run_scan(ctx, *o); };
 }
 
 }  // namespace portctl

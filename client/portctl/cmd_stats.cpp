@@ -11,7 +11,7 @@ namespace {
 // From this share of a pool in use on, stats warns (seed 002's high-use warning).
 constexpr double kWarnPercent = 85.0;
 
-int run(Context& ctx) {
+int run_stats(Context& ctx) {
   auto s = ctx.client().stats();
   if (ctx.flags.json) {
     Json j = Json::object();
@@ -52,7 +52,7 @@ int run(Context& ctx) {
 }  // namespace
 
 Runner setup_stats(CLI::App&) {
-  return [](Context& ctx) { return run(ctx); };
+  return [](Context& ctx) { return run_stats(ctx); };
 }
 
 }  // namespace portctl

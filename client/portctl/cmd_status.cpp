@@ -14,7 +14,7 @@ struct StatusOptions {
   std::string instance;
 };
 
-int run(Context& ctx, const StatusOptions& o) {
+int run_status(Context& ctx, const StatusOptions& o) {
   std::string app = ctx.app(o.app);
   std::string instance = ctx.instance(o.instance);
   auto list = ctx.instance_allocations(app, instance, false);
@@ -66,7 +66,7 @@ Runner setup_status(CLI::App& cmd) {
   auto o = std::make_shared<StatusOptions>();
   cmd.add_option("--app", o->app, "Application name (default: detected)");
   cmd.add_option("--instance", o->instance, "Instance name (default: detected)");
-  return [o](Context& ctx) { return run(ctx, *o); };
+  return [o](Context& ctx) { return run_status(ctx, *o); };
 }
 
 }  // namespace portctl

@@ -24,7 +24,7 @@ struct UpOptions {
   bool no_env_file = false;
 };
 
-int run(Context& ctx, const UpOptions& o) {
+int run_up(Context& ctx, const UpOptions& o) {
   auto wt = portd::client::detect_worktree(fs::current_path());
   fs::path manifest_path = o.manifest;
   if (manifest_path.empty()) {
@@ -101,7 +101,7 @@ Runner setup_up(CLI::App& cmd) {
                  "File for the NAME_PORT=N lines (default: the manifest's env_file, "
                  ".ports.env at the worktree's top)");
   cmd.add_flag("--no-env-file", o->no_env_file, "Do not write the env file");
-  return [o](Context& ctx) { return run(ctx, *o); };
+  return [o](Context& ctx) { return run_up(ctx, *o); };
 }
 
 }  // namespace portctl

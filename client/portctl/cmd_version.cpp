@@ -10,7 +10,7 @@
 namespace portctl {
 namespace {
 
-int run(Context& ctx) {
+int run_version(Context& ctx) {
   auto options = ctx.client_options();
   options.autostart = false;
   std::optional<portd::client::HelloResult> hello;
@@ -48,7 +48,7 @@ int run(Context& ctx) {
 }  // namespace
 
 Runner setup_version(CLI::App&) {
-  return [](Context& ctx) { return run(ctx); };
+  return [](Context& ctx) { return run_version(ctx); };
 }
 
 }  // namespace portctl

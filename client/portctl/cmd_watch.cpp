@@ -9,7 +9,7 @@
 namespace portctl {
 namespace {
 
-int run(Context& ctx) {
+int run_watch(Context& ctx) {
   bool json = ctx.flags.json;
   ctx.client().watch([json](const portd::client::WatchEvent& ev) {
     const auto& a = ev.allocation;
@@ -47,7 +47,7 @@ int run(Context& ctx) {
 }  // namespace
 
 Runner setup_watch(CLI::App&) {
-  return [](Context& ctx) { return run(ctx); };
+  return [](Context& ctx) { return run_watch(ctx); };
 }
 
 }  // namespace portctl

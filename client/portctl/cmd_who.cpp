@@ -14,7 +14,7 @@ struct WhoOptions {
   std::uint16_t port = 0;
 };
 
-int run(Context& ctx, const WhoOptions& o) {
+int run_who(Context& ctx, const WhoOptions& o) {
   auto r = ctx.client().check(o.port);
   std::vector<portd::sys::PortHolder> holders = portd::sys::find_port_holders(o.port);
   const bool held = r.holder.has_value() || !holders.empty() || r.in_use;
@@ -54,7 +54,7 @@ Runner setup_who(CLI::App& cmd) {
   cmd.add_option("--port", o->port, "Port to look up (1-65535)")
       ->check(CLI::Range(1, 65535))
       ->required();
-  return [o](Context& ctx) { return run(ctx, *o); };
+  return [o](Context& ctx) { return run_who(ctx, *o); };
 }
 
 }  // namespace portctl

@@ -60,7 +60,7 @@ int exit_status(const portd::client::Error& e) {
   return code ? portd::exit_status(*code) : 1;
 }
 
-int run(int argc, char** argv) {
+int run_portctl(int argc, char** argv) {
   portctl::Context ctx;
   CLI::App app{"portctl - ask portd, the per-user port registry, for TCP ports", "portctl"};
   app.require_subcommand(1);
@@ -124,7 +124,7 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   try {
-    return run(argc, argv);
+    return run_portctl(argc, argv);
   } catch (const std::exception& e) {
     // Only reached if setting up the command line itself fails (out of memory).
     std::fputs("portctl: ", stderr);
