@@ -40,10 +40,10 @@ log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 build_started=$(date +%s)
 if [[ ! -f $BUILD/build.ninja ]]; then
   log "configuring $BUILD"
-  meson setup "$BUILD" "$ROOT" -Dbench=true --buildtype=release \
+  meson setup "$BUILD" "$ROOT" -Dbench=true --buildtype=release -Dportctl_link=static \
     -Dtests=disabled -Dman-pages=disabled >/dev/null
 else
-  meson configure "$BUILD" -Dbench=true --buildtype=release >/dev/null
+  meson configure "$BUILD" -Dbench=true --buildtype=release -Dportctl_link=static >/dev/null
 fi
 log "building (ninja -j2)"
 ninja -C "$BUILD" -j2 daemon/portd client/portctl bench/loadgen bench/echo_floor \
