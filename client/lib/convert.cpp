@@ -2,8 +2,14 @@
 
 namespace portd::client::detail {
 
-Allocation to_public(const portd::Allocation& a) {
-  Allocation out;
+namespace {
+
+// The public Allocation mirrors the model's member for member, because the
+// public C++17 header may not include src/. This is the one list of those
+// members, used in both directions.
+template <class To, class From>
+To copy_allocation(const From& a) {
+  To out;
   out.id = a.id;
   out.app = a.app;
   out.instance = a.instance;
@@ -19,21 +25,14 @@ Allocation to_public(const portd::Allocation& a) {
   return out;
 }
 
+}  // namespace
+
+Allocation to_public(const portd::Allocation& a) {
+  return copy_allocation<Allocation>(a);
+}
+
 portd::Allocation to_model(const Allocation& a) {
-  portd::Allocation out;
-  out.id = a.id;
-  out.app = a.app;
-  out.instance = a.instance;
-  out.service = a.service;
-  out.port = a.port;
-  out.pool = a.pool;
-  out.description = a.description;
-  out.worktree = a.worktree;
-  out.pid = a.pid;
-  out.allocated_by = a.allocated_by;
-  out.created_at = a.created_at;
-  out.expires_at = a.expires_at;
-  return out;
+  return copy_allocation<portd::Allocation>(a);
 }
 
 portd::Filter to_model(const Filter& f) {
