@@ -18,15 +18,6 @@
 namespace portd::proto {
 namespace {
 
-// --- ops -------------------------------------------------------------------
-
-// Indexed by Op; keep in the enum's (sorted) order.
-constexpr std::array<std::string_view, 12> kOpNames = {
-    "allocate", "allocate_all", "check", "export",  "gc",    "health",
-    "hello",    "import",       "list",  "release", "stats", "watch",
-};
-static_assert(kOpNames.size() == static_cast<std::size_t>(Op::watch) + 1);
-
 // --- unpack limits -----------------------------------------------------------
 
 // msgpack-cxx allocates count * sizeof(object) for an array or map header
@@ -97,6 +88,46 @@ std::string describe_unpack_failure(const std::exception& e) {
   return e.what();
 }
 
+// --- ops -------------------------------------------------------------------
+
+/// How one op's request travels (portd-protocol(7) "OPS"): its wire name,
+/// the reader and writer of its fields beyond v/id/op (null when it has
+/// none), and whether it changes the registry.
+struct OpCodec {
+  std::string_view name;
+  void (*read)(const Fields& f, Request& r, std::size_t payload_size);
+  void (*add)(MapWriter& m, const Request& r);
+  bool mutation;
+};
+
+// One row per op, indexed by Op: keep the enum's (sorted) order, which
+// parse_op's binary search relies on.
+constexpr std::array<OpCodec, 12> kOps = {{
+    {"allocate", [](const Fields& f, Request& r, std::size_t) { read_allocate(f, r); },
+     [](MapWriter& m, const Request& r) { add_allocate(m, r); }, true},
+    {"allocate_all", [](const Fields& f, Request& r, std::size_t) { read_allocate_all(f, r); },
+     add_allocate_all, true},
+    {"check", [](const Fields& f, Request& r, std::size_t) { read_check(f, r); }, add_check, false},
+    {"export", nullptr, nullptr, false},
+    {"gc", [](const Fields& f, Request& r, std::size_t) { read_gc(f, r); }, add_gc, true},
+    {"health", nullptr, nullptr, false},
+    {"hello", nullptr, nullptr, false},
+    {"import", read_import, add_import, true},
+    {"list", [](const Fields& f, Request& r, std::size_t) { read_filter(f, r.filter); },
+     [](MapWriter& m, const Request& r) { add_filter(m, r.filter); }, false},
+    {"release", [](const Fields& f, Request& r, std::size_t) { read_release(f, r); },
+     [](MapWriter& m, const Request& r) { add_filter(m, r.filter); }, true},
+    {"stats", nullptr, nullptr, false},
+    {"watch", nullptr, nullptr, false},
+}};
+static_assert(kOps.size() == static_cast<std::size_t>(Op::watch) + 1);
+static_assert(std::is_sorted(kOps.begin(), kOps.end(),
+                             [](const OpCodec& a, const OpCodec& b) { return a.name < b.name; }));
+
+const OpCodec& op_codec(Op op) noexcept {
+  return kOps[static_cast<std::size_t>(op)];
+}
+
 // --- request fields per op -----------------------------------------------------------
 
 void read_fields(const Fields& f, Request& r, std::size_t payload_size) {
@@ -125,68 +156,10 @@ void read_fields(const Fields& f, Request& r, std::size_t payload_size) {
   }
   r.op = *parsed;
 
-  switch (r.op) {
-    case Op::allocate:
-      read_allocate(f, r);
-      break;
-    case Op::allocate_all:
-      read_allocate_all(f, r);
-      break;
-    case Op::check:
-      read_check(f, r);
-      break;
-    case Op::list:
-      read_filter(f, r.filter);
-      break;
-    case Op::release:
-      read_release(f, r);
-      break;
-    case Op::gc:
-      read_gc(f, r);
-      break;
-    case Op::import:
-      read_import(f, r, payload_size);
-      break;
-    case Op::export_:
-    case Op::health:
-    case Op::hello:
-    case Op::stats:
-    case Op::watch:
-      break;
-  }
+  if (const auto read = op_codec(r.op).read) read(f, r, payload_size);
 }
 
 // --- encoding helpers -------------------------------------------------------------
-
-void add_request_fields(MapWriter& m, const Request& r) {
-  switch (r.op) {
-    case Op::allocate:
-      add_allocate(m, r);
-      break;
-    case Op::allocate_all:
-      add_allocate_all(m, r);
-      break;
-    case Op::check:
-      add_check(m, r);
-      break;
-    case Op::list:
-    case Op::release:
-      add_filter(m, r.filter);
-      break;
-    case Op::gc:
-      add_gc(m, r);
-      break;
-    case Op::import:
-      add_import(m, r);
-      break;
-    case Op::export_:
-    case Op::health:
-    case Op::hello:
-    case Op::stats:
-    case Op::watch:
-      break;
-  }
-}
 
 [[noreturn]] void bad_response(std::string_view why) {
   throw Error(ErrorCode::invalid_request, fmt::format("malformed response: {}", why));
@@ -197,18 +170,18 @@ void add_request_fields(MapWriter& m, const Request& r) {
 // --- ops ------------------------------------------------------------------------------
 
 std::string_view to_string(Op op) noexcept {
-  return kOpNames[static_cast<std::size_t>(op)];
+  return op_codec(op).name;
 }
 
 std::optional<Op> parse_op(std::string_view name) noexcept {
-  auto it = std::lower_bound(kOpNames.begin(), kOpNames.end(), name);
-  if (it == kOpNames.end() || *it != name) return std::nullopt;
-  return static_cast<Op>(it - kOpNames.begin());
+  auto it = std::lower_bound(kOps.begin(), kOps.end(), name,
+                             [](const OpCodec& op, std::string_view n) { return op.name < n; });
+  if (it == kOps.end() || it->name != name) return std::nullopt;
+  return static_cast<Op>(it - kOps.begin());
 }
 
 bool is_mutation(Op op) noexcept {
-  return op == Op::allocate || op == Op::allocate_all || op == Op::release || op == Op::gc ||
-         op == Op::import;
+  return op_codec(op).mutation;
 }
 
 // --- requests ----------------------------------------------------------------------
@@ -262,7 +235,7 @@ void encode_request(std::string& out, const Request& r) {
     m.num("v", r.version);
     m.num("id", r.id);
     m.str("op", to_string(r.op));
-    add_request_fields(m, r);
+    if (const auto add = op_codec(r.op).add) add(m, r);
   });
   w.finish();
 }
