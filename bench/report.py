@@ -151,7 +151,7 @@ for k, label in [("cpu", "CPU"), ("nproc", "nproc"), ("kernel", "kernel"), ("os"
                  ("date", "date (UTC)"), ("commit", "commit"), ("build_seconds", "build time (s)"),
                  ("run_seconds", "measurement time (s)"),
                  ("node", "node"), ("portpicker", "python3-portpicker"),
-                 ("get_port", "get-port (npm)")]:
+                 ("get_port", "get-port (npm)"), ("peers_note", "peers not measured")]:
     if k in F:
         print(f"| {label} | {F[k]} |")
 print()

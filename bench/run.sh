@@ -19,7 +19,8 @@
 # temporary directory; the user's own portd, socket and state are never
 # touched. The only network fetch is `npm install get-port` into bench/
 # (git-ignored); all traffic is on this machine (Unix sockets; the peers
-# bind on localhost).
+# bind on localhost). The Python peer is Debian's python3-portpicker
+# (with its portserver), which this script does not install.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -290,6 +291,11 @@ slow_cmds=(
   ::: "$PY" -c 'import portpicker; print(portpicker.pick_unused_port())'
   ::: "$PY" -c "import portpicker; print(portpicker.pick_unused_port(portserver_address='$PS_SOCK'))"
 )
+# A peer that is not installed would fail every run (loadgen spawn rejects
+# a non-zero exit), so say which one is missing instead.
+if ! "$PY" -c 'import portpicker' 2>/dev/null || [[ ! -S $PS_SOCK ]]; then
+  peers_note+="python3-portpicker is not installed (apt-get install python3-portpicker); "
+fi
 if [[ $getport_version != none ]]; then
   slow_cmds+=(::: node -e "import('get-port').then(m=>m.default()).then(console.log)")
 fi
