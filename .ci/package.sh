@@ -164,22 +164,24 @@ bash_dir=$(pkg-config --variable=completionsdir bash-completion 2>/dev/null ||
   echo /usr/share/bash-completion/completions)
 [[ -f $bash_dir/portctl ]] || fail "no $bash_dir/portctl"
 echo "bash: $bash_dir/portctl"
-if command -v zsh >/dev/null; then
-  zsh_file=$(zsh -fc 'for d in $fpath; do [[ -f $d/_portctl ]] && print $d/_portctl; done; true')
-  [[ -n $zsh_file ]] || fail "_portctl is in no directory of zsh's \$fpath"
-  echo "zsh: $zsh_file"
-else
-  [[ -f /usr/share/zsh/vendor-completions/_portctl ]] || fail "no zsh completion"
-  echo "zsh (not installed, path checked): /usr/share/zsh/vendor-completions/_portctl"
-fi
-if command -v fish >/dev/null; then
-  fish_file=$(fish -c 'for d in $fish_complete_path; test -f $d/portctl.fish; and echo $d/portctl.fish; end; true')
-  [[ -n $fish_file ]] || fail "portctl.fish is in no directory of \$fish_complete_path"
-  echo "fish: $fish_file"
-else
-  [[ -f /usr/share/fish/vendor_completions.d/portctl.fish ]] || fail "no fish completion"
-  echo "fish (not installed, path checked): /usr/share/fish/vendor_completions.d/portctl.fish"
-fi
+# check_completion SHELL DEBIAN_PATH CMD...: CMD prints where SHELL itself
+# finds the file; without SHELL installed, the file must be at DEBIAN_PATH.
+check_completion() {
+  local shell=$1 debian_path=$2 found
+  shift 2
+  if command -v "$shell" >/dev/null; then
+    found=$("$@")
+    [[ -n $found ]] || fail "$(basename "$debian_path") is in no directory $shell searches"
+    echo "$shell: $found"
+  else
+    [[ -f $debian_path ]] || fail "no $shell completion at $debian_path"
+    echo "$shell (not installed, path checked): $debian_path"
+  fi
+}
+check_completion zsh /usr/share/zsh/vendor-completions/_portctl \
+  zsh -fc 'for d in $fpath; do [[ -f $d/_portctl ]] && print $d/_portctl; done; true'
+check_completion fish /usr/share/fish/vendor_completions.d/portctl.fish \
+  fish -c 'for d in $fish_complete_path; test -f $d/portctl.fish; and echo $d/portctl.fish; end; true'
 
 step "apt-get purge keeps the user's state"
 pgrep -u "$uid" -x portd | xargs -r kill
